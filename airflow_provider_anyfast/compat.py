@@ -1,0 +1,62 @@
+"""The one place where imports differ between Airflow 2.11 and Airflow 3.x.
+
+Everything else in the package imports Airflow names from here, so supporting another
+Airflow line means editing this file only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow import __version__ as AIRFLOW_VERSION
+
+AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
+
+if TYPE_CHECKING or AIRFLOW_V3:
+    from airflow.sdk import Asset as Asset
+    from airflow.sdk import BaseHook, BaseOperator, ObjectStoragePath
+    from airflow.sdk.definitions.context import Context
+else:  # pragma: no cover - exercised by the Airflow 2.11 CI leg
+    from airflow.datasets import Dataset as Asset
+    from airflow.hooks.base import BaseHook
+    from airflow.io.path import ObjectStoragePath
+    from airflow.models.baseoperator import BaseOperator
+    from airflow.utils.context import Context
+
+
+def mask_secret(secret: str | None) -> None:
+    """Register a secret with Airflow's log masker (a no-op for an empty secret)."""
+    if not secret:
+        return
+    try:
+        from airflow.sdk.log import mask_secret as _mask
+    except ImportError:  # pragma: no cover - Airflow 2.11
+        from airflow.utils.log.secrets_masker import mask_secret as _mask  # type: ignore[no-redef]
+    _mask(secret)
+
+
+def to_storage_path(value: Any, conn_id: str | None = None) -> ObjectStoragePath:
+    """Turn a URI string (or an ObjectStoragePath) into an ObjectStoragePath.
+
+    Build paths inside the task, never at DAG import time: Airflow 3.3 caches the
+    filesystem when the path is created.
+    """
+    if isinstance(value, ObjectStoragePath):
+        return value
+    text = str(value)
+    if "://" not in text:
+        text = "file://" + text
+    return ObjectStoragePath(text, conn_id=conn_id) if conn_id else ObjectStoragePath(text)
+
+
+__all__ = [
+    "AIRFLOW_V3",
+    "AIRFLOW_VERSION",
+    "Asset",
+    "BaseHook",
+    "BaseOperator",
+    "Context",
+    "ObjectStoragePath",
+    "mask_secret",
+    "to_storage_path",
+]

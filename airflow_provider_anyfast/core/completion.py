@@ -1,0 +1,136 @@
+"""One JSON-mode completion, start to end: ask, check the finish, validate, re-ask.
+
+Shared by the hook (one call) and the record engine (one call per record), so a record
+in a batch is treated exactly as a single call would be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_anyfast.core.client import AnyFastClient
+from airflow_provider_anyfast.core.jsonmode import (
+    OutputSchema,
+    extract_json,
+    finish_kind,
+    json_messages,
+    reask_messages,
+    response_format,
+)
+from airflow_provider_anyfast.core.responses import ChatCompletion
+from airflow_provider_anyfast.core.retry import CallHooks
+from airflow_provider_anyfast.exceptions import (
+    AnyFastError,
+    AnyFastFilteredOutputError,
+    AnyFastInvalidOutputError,
+    AnyFastOutputError,
+    AnyFastTruncatedOutputError,
+)
+
+USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens")
+
+
+def add_usage(total: dict[str, int], completion: ChatCompletion) -> dict[str, int]:
+    """Sum a completion's usage into ``total`` (usage may be missing: it counts as zero)."""
+    if completion.usage is not None:
+        for key, value in completion.usage.as_row_usage().items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+@dataclass(slots=True)
+class JsonResult:
+    """A validated answer, with what it cost: every attempt and every re-ask counted."""
+
+    value: Any
+    json_value: Any
+    completion: ChatCompletion
+    attempts: int
+    usage: dict[str, int]
+
+
+def prepare_json_request(
+    *,
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any],
+    schema: OutputSchema | None,
+    use_json_schema: bool = False,
+) -> dict[str, Any]:
+    """The request body for a JSON-mode call; ``params`` must already be validated."""
+    body: dict[str, Any] = {"model": model, "messages": json_messages(messages, schema), **params}
+    body.setdefault("response_format", response_format(schema, use_json_schema))
+    return body
+
+
+def check_answer(completion: ChatCompletion, schema: OutputSchema | None) -> tuple[Any, Any]:
+    """(validated value, JSON value) of an answer; raises the output error that fits."""
+    text = completion.text
+    reason = completion.finish_reason
+    kind = finish_kind(reason)
+    if kind == "truncated":
+        raise AnyFastTruncatedOutputError(
+            f"the answer was cut off (finish_reason={reason}); raise max_tokens",
+            raw=text,
+            finish_reason=reason,
+        )
+    if kind == "filtered":
+        raise AnyFastFilteredOutputError(
+            f"the answer was blocked by a safety filter (finish_reason={reason})",
+            raw=text,
+            finish_reason=reason,
+        )
+    if not text.strip():
+        raise AnyFastInvalidOutputError(f"the answer is empty (finish_reason={reason})", raw=text, finish_reason=reason)
+    value = extract_json(text)
+    if schema is None:
+        return value, value
+    validated = schema.validate(value)
+    return validated, schema.to_json(validated)
+
+
+def run_json_request(
+    client: AnyFastClient,
+    body: dict[str, Any],
+    schema: OutputSchema | None,
+    *,
+    max_output_retries: int = 1,
+    hooks: CallHooks | None = None,
+) -> JsonResult:
+    """Send ``body``; re-ask up to ``max_output_retries`` times on invalid JSON or schema mismatch.
+
+    Raised errors carry ``attempts`` and ``usage`` so a failed record still shows its cost.
+    """
+    usage: dict[str, int] = {}
+    attempts = 0
+    current = body
+    for ask in range(max_output_retries + 1):
+        try:
+            result = client.chat(current, hooks)
+        except AnyFastError as exc:
+            exc.attempts += attempts
+            exc.usage = usage or None
+            raise
+        attempts += result.attempts
+        add_usage(usage, result.completion)
+        try:
+            value, json_value = check_answer(result.completion, schema)
+        except AnyFastOutputError as exc:
+            exc.attempts, exc.usage = attempts, usage or None
+            raise
+        except ValueError as exc:
+            raw = result.completion.text
+            if ask < max_output_retries:
+                current = {**body, "messages": reask_messages(body["messages"], raw, str(exc))}
+                continue
+            error = AnyFastInvalidOutputError(
+                f"invalid JSON answer after {ask + 1} ask(s): {exc}",
+                raw=raw,
+                finish_reason=result.completion.finish_reason,
+            )
+            error.attempts, error.usage = attempts, usage or None
+            raise error from None
+        return JsonResult(value, json_value, result.completion, attempts, usage)
+    raise AssertionError("unreachable")  # pragma: no cover

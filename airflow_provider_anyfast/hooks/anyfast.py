@@ -1,0 +1,223 @@
+"""AnyFastHook: an ``anyfast`` connection turned into a client, and the calls on it.
+
+Thin on purpose: the connection is read in one place (``get_conn``), and every call is
+delegated to the Airflow-free core, which checks parameters before anything is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel
+
+from airflow_provider_anyfast.compat import BaseHook, mask_secret
+from airflow_provider_anyfast.core.client import AnyFastClient, ChatStream, redact_url
+from airflow_provider_anyfast.core.completion import prepare_json_request, run_json_request
+from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.params import build_request, check_model
+from airflow_provider_anyfast.core.responses import ChatCompletion
+from airflow_provider_anyfast.core.settings import ConnectionSettings
+from airflow_provider_anyfast.exceptions import AnyFastAuthError, AnyFastConnectionError, AnyFastError
+
+log = logging.getLogger(__name__)
+
+Messages = str | Sequence[Mapping[str, Any]]
+
+
+def as_messages(messages: Messages) -> list[dict[str, Any]]:
+    """A bare string is one user message; anything else is passed on as a message list."""
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    return [dict(m) if isinstance(m, Mapping) else m for m in messages]  # validated later
+
+
+class AnyFastHook(BaseHook):
+    """Chat completions through AnyFast, configured by an ``anyfast`` connection.
+
+    :param anyfast_conn_id: the connection holding the API token (password), the base
+        URL (host) and the typed extras (model, timeout, max_retries, max_retry_wait,
+        extra_models).
+    :param pool_size: HTTP connections kept open; set it to the number of threads that
+        call the hook at once.
+    """
+
+    conn_name_attr = "anyfast_conn_id"
+    default_conn_name = "anyfast_default"
+    conn_type = "anyfast"
+    hook_name = "AnyFast"
+
+    def __init__(self, anyfast_conn_id: str = default_conn_name, *, pool_size: int = 16, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.anyfast_conn_id = anyfast_conn_id
+        self.pool_size = pool_size
+
+    @cached_property
+    def _connection(self) -> Any:
+        conn = self.get_connection(self.anyfast_conn_id)
+        mask_secret(conn.password)
+        return conn
+
+    @cached_property
+    def settings(self) -> ConnectionSettings:
+        """The connection's extras, typed and checked."""
+        return ConnectionSettings.from_extras(self._connection.extra_dejson or {})
+
+    @property
+    def base_url(self) -> str:
+        conn = self._connection
+        host = (conn.host or "").strip()
+        if host and "://" not in host and conn.schema in ("http", "https"):
+            host = f"{conn.schema}://{host}"
+        if host and conn.port and not host.rsplit("/", 1)[-1].count(":"):
+            host = f"{host.rstrip('/')}:{conn.port}"
+        return host
+
+    def get_conn(self) -> AnyFastClient:
+        """The client, built once per hook from the connection."""
+        return self.client
+
+    @cached_property
+    def client(self) -> AnyFastClient:
+        return self.settings.make_client(self.base_url, self._connection.password, pool_size=self.pool_size)
+
+    def resolve_model(self, model: str | None) -> str:
+        """The call's model, else the connection's default; unknown names only warn."""
+        return check_model(model or self.settings.model, self.settings.extra_models)
+
+    def chat_completion(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
+        """One chat completion; every parameter is range-checked before the request."""
+        body = build_request(
+            as_messages(messages),
+            model=self.resolve_model(model),
+            params=params,
+            extra_models=self.settings.extra_models,
+        )
+        result = self.client.chat(body)
+        self._log_usage(result.completion, result.attempts)
+        return result.completion
+
+    def stream_chat_completion(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatStream:
+        """Stream text deltas over SSE; ``.completion`` (with usage) is set once iterated."""
+        body = build_request(
+            as_messages(messages),
+            model=self.resolve_model(model),
+            params=params,
+            extra_models=self.settings.extra_models,
+            stream=True,
+        )
+        return self.client.stream(body)
+
+    def complete_json(
+        self,
+        messages: Messages,
+        *,
+        schema: type[BaseModel] | Mapping[str, Any] | None = None,
+        model: str | None = None,
+        max_output_retries: int = 1,
+        use_json_schema: bool = False,
+        **params: Any,
+    ) -> Any:
+        """A JSON-mode completion: the parsed value, or a validated instance for a pydantic schema.
+
+        Cut-off and filtered answers raise at once; invalid JSON or a schema mismatch is
+        re-asked ``max_output_retries`` times with the problem in the conversation.
+        """
+        if max_output_retries < 0:
+            raise ValueError("max_output_retries must be >= 0")
+        output_schema = OutputSchema.coerce(schema)
+        checked = build_request(
+            as_messages(messages),
+            model=self.resolve_model(model),
+            params=params,
+            extra_models=self.settings.extra_models,
+        )
+        body = prepare_json_request(
+            model=checked.pop("model"),
+            messages=checked.pop("messages"),
+            params=checked,
+            schema=output_schema,
+            use_json_schema=use_json_schema,
+        )
+        result = run_json_request(self.client, body, output_schema, max_output_retries=max_output_retries)
+        self._log_usage(result.completion, result.attempts)
+        return result.value
+
+    def list_models(self) -> list[str]:
+        """The model ids this token may use (``GET /v1/models``, no tokens spent)."""
+        return [str(m.get("id")) for m in self.client.list_models() if m.get("id")]
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the token and base URL with ``GET /v1/models``: spends no tokens."""
+        try:
+            models = self.list_models()
+        except AnyFastAuthError as exc:
+            return (
+                False,
+                f"AnyFast rejected the API token (HTTP {exc.status}): check the connection's password.",
+            )
+        except AnyFastConnectionError as exc:
+            return (
+                False,
+                f"Could not reach AnyFast at {redact_url(self.base_url or 'the default URL')}: {exc.message}",
+            )
+        except (AnyFastError, ValueError) as exc:
+            return False, f"AnyFast connection test failed: {exc}"
+        return True, f"Connection OK: the token may use {len(models)} model(s)."
+
+    def _log_usage(self, completion: ChatCompletion, attempts: int) -> None:
+        usage = completion.usage.as_row_usage() if completion.usage else {}
+        log.info(
+            "AnyFast %s: finish_reason=%s attempts=%d tokens=%s",
+            completion.model or "completion",
+            completion.finish_reason,
+            attempts,
+            usage or "n/a",
+        )
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hide the fields AnyFast does not use; name the others for what they hold."""
+        return {
+            "hidden_fields": ["login", "schema", "port"],
+            "relabeling": {"password": "API token", "host": "Base URL"},
+            "placeholders": {
+                "host": "https://www.anyfast.ai",
+                "password": "sk-...",
+                "model": "gemini-2.5-flash",
+                "timeout": "120",
+                "max_retries": "5",
+                "max_retry_wait": "60",
+                "extra_models": "comma-separated model names",
+            },
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Form widgets for the typed extras (shown in the connection form)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import FloatField, IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        return {
+            "model": StringField(lazy_gettext("Default model"), widget=BS3TextFieldWidget()),
+            "timeout": FloatField(
+                lazy_gettext("Read timeout (seconds)"),
+                validators=[Optional(), NumberRange(min=1)],
+                widget=BS3TextFieldWidget(),
+            ),
+            "max_retries": IntegerField(
+                lazy_gettext("Max retries"),
+                validators=[Optional(), NumberRange(min=0, max=50)],
+                widget=BS3TextFieldWidget(),
+            ),
+            "max_retry_wait": FloatField(
+                lazy_gettext("Longest server-requested wait (seconds)"),
+                validators=[Optional(), NumberRange(min=1)],
+                widget=BS3TextFieldWidget(),
+            ),
+            "extra_models": StringField(lazy_gettext("Extra model names"), widget=BS3TextFieldWidget()),
+        }
