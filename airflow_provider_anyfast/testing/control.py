@@ -1,0 +1,68 @@
+"""The ``/_control/`` endpoints: let another process (a demo, a crash test) drive the server.
+
+A subprocess server cannot be reached through Python objects, so its fault plan, latency
+and request log are exposed over HTTP, without auth.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airflow_provider_anyfast.testing.faults import Fault, Reply
+from airflow_provider_anyfast.testing.state import ServerState
+
+
+def _json(status: int, data: Any) -> Reply:
+    return Reply(status, json.dumps(data).encode())
+
+
+def _control_error(message: str) -> Reply:
+    return _json(400, {"error": {"message": message, "type": "control_error", "param": "", "code": None}})
+
+
+def _apply_faults(state: ServerState, data: Any) -> None:
+    """Validate the whole ``/_control/faults`` body first, then apply it (all or nothing)."""
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    unknown = set(data) - {"push", "rules", "random", "latency"}
+    if unknown:
+        raise ValueError(f"unknown keys: {sorted(unknown)}")
+    pushes = [(Fault.from_dict(p["fault"]), int(p.get("times", 1))) for p in data.get("push") or []]
+    rules = [
+        (str(r["contains"]), Fault.from_dict(r["fault"]), None if r.get("times") is None else int(r["times"]))
+        for r in data.get("rules") or []
+    ]
+    random_cfg = data.get("random")
+    if random_cfg is not None and not isinstance(random_cfg.get("rates"), dict):
+        raise ValueError("random needs a 'rates' object")
+    latency = data.get("latency")
+    if latency is not None and (not isinstance(latency, int | float) or latency < 0):
+        raise ValueError("latency must be a number >= 0")
+    if random_cfg is not None:
+        seed = random_cfg.get("seed")
+        state.set_random_faults({str(k): float(v) for k, v in random_cfg["rates"].items()}, seed=seed)
+    for fault, times in pushes:
+        state.push_fault(fault, times)
+    for contains, fault, rule_times in rules:
+        state.add_rule(contains, fault, rule_times)
+    if latency is not None:
+        state.latency = float(latency)
+
+
+def handle_control(state: ServerState, method: str, path: str, query: str, raw: bytes) -> Reply:
+    """Answer one ``/_control/...`` request."""
+    if method == "POST" and path == "/_control/reset":
+        state.reset()
+        return _json(200, {"ok": True})
+    if method == "POST" and path == "/_control/faults":
+        try:
+            _apply_faults(state, json.loads(raw or b"{}"))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            return _control_error(f"bad fault plan: {exc}")
+        return _json(200, {"ok": True})
+    if method == "GET" and path == "/_control/requests":
+        bodies = "bodies=1" in query.split("&")
+        records = state.records()
+        return _json(200, {"count": len(records), "requests": [r.to_json(bodies) for r in records]})
+    return _json(404, {"error": {"message": f"unknown control endpoint {method} {path}", "type": "control_error"}})

@@ -1,0 +1,202 @@
+"""An AnyFast-compatible chat-completions server with fault injection, for tests, demos and benchmarks.
+
+The provider must be tested against every way the real gateway fails (rate limits with
+each kind of retry hint, odd error bodies, dropped connections, fenced or cut-off JSON,
+broken streams) without network access, so this server imitates the API
+(``/v1/models``, ``/v1/chat/completions``) and lets a test decide which request fails how.
+
+Per chat request, after auth and validation: fault rules first (substring of the message
+text), then the FIFO queue, then random faults, else a normal, deterministic answer.
+Authenticated chat requests first wait ``latency`` seconds. Fault kinds: ``rate_limit``,
+``server_error``, ``status``, ``drop``, ``slow``, ``fence``, ``prose``, ``invalid_json``,
+``schema_mismatch``, ``truncated``, ``filtered``, ``filtered_raw``, ``empty``,
+``stream_error`` (a 500 for a non-streaming request) and ``stream_no_done`` (a normal
+answer for a non-streaming request). Usage rules: see ``usage.py``.
+
+Run it alone with ``python -m airflow_provider_anyfast.testing.server --port 0``; other
+processes drive it through ``/_control/reset``, ``/_control/faults`` and ``/_control/requests``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType, TracebackType
+
+from airflow_provider_anyfast.testing.faults import Fault
+from airflow_provider_anyfast.testing.handler import AnyFastHTTPServer
+from airflow_provider_anyfast.testing.state import RequestRecord, ServerState
+
+__all__ = ["DEFAULT_MODELS", "AnyFastTestServer", "Fault", "RequestRecord", "main"]
+
+DEFAULT_MODELS: tuple[str, ...] = (
+    "gemini-3.1-pro-preview",
+    "gemini-3.1-flash-image-preview",
+    "gemini-3.1-flash-lite-preview",
+    "gemini-3-pro-preview",
+    "gemini-3-pro-image-preview",
+    "gemini-3-flash-preview",
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-2.0-flash",
+)
+
+
+class AnyFastTestServer:
+    """The server in a background thread; configure faults before or while it runs."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = "test-token",
+        latency: float = 0.0,
+        seed: int = 0,
+        models: Sequence[str] | None = None,
+        log_bodies: bool = True,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.token = token
+        self.models: tuple[str, ...] = tuple(models) if models is not None else DEFAULT_MODELS
+        self.log_bodies = log_bodies
+        self._state = ServerState(seed=seed, latency=latency)
+        self._httpd: AnyFastHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"AnyFastTestServer(base_url={self.base_url!r}, token='***')"
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> AnyFastTestServer:
+        """Bind and serve in a daemon thread; ``port=0`` picks a free port."""
+        if self._httpd is not None:
+            return self
+        httpd = AnyFastHTTPServer((self.host, self.port), self._state, self.token, self.models, self.log_bodies)
+        self.port = httpd.server_address[1]
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="anyfast-test-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end every open connection and release the port (idempotent)."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.stopping.set()
+        httpd.shutdown()
+        httpd.close_connections()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> AnyFastTestServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` without ``/v1``."""
+        return f"http://{self.host}:{self.port}"
+
+    # --- inspection and control ---------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A snapshot copy of the request log (control requests are not logged)."""
+        return self._state.records()
+
+    def request_count(self, path: str | None = "/v1/chat/completions") -> int:
+        """Logged requests to ``path`` (every logged request for None)."""
+        return self._state.count(path)
+
+    def reset(self) -> None:
+        """Clear the log, queued faults, rules, random faults and the prefix cache."""
+        self._state.reset()
+
+    @property
+    def latency(self) -> float:
+        """Seconds every authenticated chat request waits before it is answered."""
+        return self._state.latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        if value < 0:
+            raise ValueError("latency must be >= 0")
+        self._state.latency = float(value)
+
+    def push_fault(self, fault: Fault, times: int = 1) -> None:
+        """The next ``times`` chat requests get ``fault`` (FIFO, after rules)."""
+        self._state.push_fault(fault, times)
+
+    def add_rule(self, contains: str, fault: Fault, times: int | None = None) -> None:
+        """Chat requests whose message text contains ``contains`` get ``fault`` (``times`` None: always)."""
+        self._state.add_rule(contains, fault, times)
+
+    def set_random_faults(self, rates: dict[str, float], seed: int | None = None) -> None:
+        """Each chat request draws a fault kind with these probabilities (seeded RNG)."""
+        self._state.set_random_faults(rates, seed)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m airflow_provider_anyfast.testing.server", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--token", default="test-token")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", default=None, help="comma-separated model list (default: the built-in one)")
+    parser.add_argument("--no-log-bodies", action="store_true", help="do not keep request bodies in the log")
+    parser.add_argument(
+        "--random-fault", action="append", default=[], metavar="KIND=RATE", help="repeatable, e.g. rate_limit=0.1"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT, after printing the one ``listening on`` line."""
+    args = _parse_args(argv)
+    rates: dict[str, float] = {}
+    for item in args.random_fault:
+        kind, sep, rate = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--random-fault wants KIND=RATE, got {item!r}")
+        rates[kind.strip()] = float(rate)
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    server = AnyFastTestServer(
+        args.host, args.port, args.token, args.latency, args.seed, models, log_bodies=not args.no_log_bodies
+    )
+    if rates:
+        server.set_random_faults(rates, seed=args.seed)
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    print(f"AnyFast test server listening on {server.base_url}", flush=True)
+    try:
+        while not done.wait(1.0):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
