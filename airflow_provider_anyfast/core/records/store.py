@@ -1,0 +1,293 @@
+"""Where result rows go: a list for XCom, or JSON Lines parts on any pathlib-like storage.
+
+``RowStore`` is built for object stores, which cannot append or rename: every part is written
+whole in one ``open("wb")``, ``_run.json`` pins the input's fingerprint before any part
+exists, and ``finalize`` rewrites (new file first, then delete) whatever earlier generations
+left that no longer stands, so a finished folder holds each record exactly once and a crash
+at any point leaves something the next ``open`` can resume from.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from airflow_provider_anyfast.core.records.resume import (
+    OldPart,
+    PartIndex,
+    ResumeState,
+    parse_part_name,
+    parse_row_line,
+    part_name,
+)
+from airflow_provider_anyfast.core.records.rows import ResultRow, RunCounts
+
+DEFAULT_XCOM_MAX_BYTES = 48 * 1024 * 1024
+RUN_FILE = "_run.json"
+MANIFEST_FILE = "manifest.json"
+ROWS_DIR = "rows"
+_MANIFEST_KEYS = ("files", "counts", "records", "requests", "usage", "generation", "fingerprint", "resumed_rows",
+                  "damaged_lines")  # fmt: skip
+
+
+class RowSetTooLargeError(ValueError):
+    """The rows would not fit in XCom."""
+
+
+class FingerprintMismatchError(ValueError):
+    """The output folder holds rows of a different input or prompt."""
+
+
+class RowStorageError(RuntimeError):
+    """Reading or writing the row folder failed; buffered rows are kept for a retry."""
+
+
+class RowSink(Protocol):
+    """What the engine writes rows to."""
+
+    def append(self, row: ResultRow) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class MemoryRowSink:
+    """Rows kept as dicts, returned whole for XCom; refuses to grow past what XCom can hold."""
+
+    def __init__(self, max_bytes: int = DEFAULT_XCOM_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.rows: list[dict[str, Any]] = []
+        self.counts = RunCounts()
+        self._size = 2  # the list's brackets; each row's newline stands in for its comma
+
+    def append(self, row: ResultRow) -> None:
+        size = self._size + len(row.to_json_line())
+        if size > self.max_bytes:
+            raise RowSetTooLargeError(
+                f"The result set is too large for XCom: {len(self.rows) + 1} rows come to more than "
+                f"{self.max_bytes} bytes of JSON. Set output_path on the operator to write the rows "
+                "to storage (for example s3://bucket/prefix) and get a small summary in XCom instead."
+            )
+        self._size = size
+        self.rows.append(row.to_dict())
+        self.counts.add(row)
+
+    def flush(self) -> None:
+        """Nothing to do: rows are already where they will be returned from."""
+
+    def close(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The rows plus their totals (and the engine's ``extra``)."""
+        summary = {"rows": self.rows, **self.counts.to_dict()}
+        return _merge_extra(summary, extra)
+
+
+def _merge_extra(summary: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    clash = sorted(set(summary) & set(extra or {}))
+    if clash:
+        raise ValueError(f"extra keys {clash} would overwrite the summary's own keys")
+    return {**summary, **(extra or {})}
+
+
+class RowStore:
+    """Result rows as JSON Lines parts under ``root/rows/``, resumable across runs."""
+
+    def __init__(self, root: Any, *, chunk_rows: int = 1000) -> None:
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+        self.root = root
+        self.chunk_rows = chunk_rows
+        self.counts = RunCounts()  # rows appended by this run
+        self._rows_dir = root / ROWS_DIR
+        self._lock = threading.RLock()
+        self._buffer: list[ResultRow] = []
+        self._index = PartIndex()
+        self._superseded: set[str | int] = set()
+        self._files: list[str] = []  # parts written by this run
+        self._fingerprint = ""
+        self._generation = 0
+        self._seq = 0
+        self._state = "new"
+
+    @property
+    def pending(self) -> int:
+        """Rows appended but not yet in a part file."""
+        return len(self._buffer)
+
+    def open(self, fingerprint: str, *, details: Mapping[str, Any] | None = None) -> ResumeState:
+        """Check the folder belongs to this input, index what is there, start a new generation."""
+        with self._lock:
+            if self._state != "new":
+                raise RuntimeError("RowStore.open() can only be called once")
+            warnings: list[str] = []
+            stored = self._read_run_file(warnings)
+            if stored is not None and stored["fingerprint"] != fingerprint:
+                raise FingerprintMismatchError(self._mismatch_message(stored, fingerprint, details))
+            self._index = index = self._guard(str(self._rows_dir), "read", lambda: PartIndex.scan(self._rows_dir))
+            if stored is None and index.parts:
+                warnings.append(
+                    f"{self.root} has row files but no {RUN_FILE}: cannot check they come from the "
+                    "same input and prompt; resuming from them anyway"
+                )
+            warnings.extend(index.warnings)
+            self._generation = max(int(stored["generation"]) if stored else 0, index.max_generation) + 1
+            self._fingerprint = fingerprint
+            run = {"fingerprint": fingerprint, "generation": self._generation, "details": dict(details or {})}
+            self._guard(str(self.root), "create", lambda: self.root.mkdir(parents=True, exist_ok=True))
+            self._write(self.root / RUN_FILE, [_dumps(run)])
+            manifest = self.root / MANIFEST_FILE
+            self._guard(str(manifest), "remove", lambda: manifest.exists() and manifest.unlink())
+            self._state = "open"
+            return ResumeState(
+                generation=self._generation,
+                done_ids=set(index.done_ids),
+                failed_ids=index.failed_ids,
+                previous_rows=index.rows,
+                damaged_lines=index.damaged,
+                warnings=warnings,
+                is_resume=stored is not None or bool(index.parts),
+            )
+
+    def append(self, row: ResultRow) -> None:
+        """Buffer a row; a full buffer becomes a part file."""
+        with self._lock:
+            self._require_open()
+            self._buffer.append(row)
+            self.counts.add(row)
+            if row.id in self._index:
+                self._superseded.add(row.id)
+            if len(self._buffer) >= self.chunk_rows:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows as one part now; on failure they stay buffered."""
+        with self._lock:
+            self._require_open()
+            if not self._buffer:
+                return
+            name = part_name(self._generation, self._seq)
+            self._guard(str(self._rows_dir), "create", lambda: self._rows_dir.mkdir(parents=True, exist_ok=True))
+            self._write(self._rows_dir / name, [row.to_json_line() for row in self._buffer])
+            self._files.append(name)
+            self._seq += 1
+            self._buffer.clear()
+
+    def close(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``finalize`` under the ``RowSink`` name."""
+        return self.finalize(extra or {})
+
+    def finalize(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """Flush, leave exactly one row per record in the folder, write and return the manifest."""
+        with self._lock:
+            _merge_extra(dict.fromkeys(_MANIFEST_KEYS), extra)  # refuse a clash before touching files
+            self.flush()
+            whole, rewrite = self._index.plan(self._superseded)
+            carried = RunCounts()
+            files = list(self._files)
+            for i in whole:
+                carried.merge(self._index.parts[i].counts)
+                files.append(self._index.parts[i].name)
+            for i, keep in sorted(rewrite.items()):
+                files.extend(self._rewrite(self._index.parts[i], keep, carried))
+            total = RunCounts()
+            total.merge(carried)
+            total.merge(self.counts)
+            files.sort(key=lambda name: parse_part_name(name) or (0, 0))
+            manifest = {
+                "files": [f"{ROWS_DIR}/{name}" for name in files],
+                "counts": dict(total.by_status),
+                "records": total.records,
+                "requests": total.requests,
+                "usage": dict(total.usage),
+                "generation": self._generation,
+                "fingerprint": self._fingerprint,
+                "resumed_rows": carried.records,
+                "damaged_lines": self._index.damaged,
+            }
+            manifest = _merge_extra(manifest, extra)
+            self._write(self.root / MANIFEST_FILE, [_dumps(manifest)])
+            self._state = "finalized"
+            return manifest
+
+    def _rewrite(self, part: OldPart, keep: set[int], carried: RunCounts) -> list[str]:
+        """Copy the lines that stand into a new part of this generation, then drop the old part.
+
+        New file first, then delete: a crash in between leaves duplicates, which ``open`` resolves.
+        """
+        written = []
+        if keep:
+            name = part_name(self._generation, self._seq)
+            self._seq += 1
+            self._write(self._rows_dir / name, self._kept_lines(part, keep, carried))
+            written.append(name)
+        self._guard(str(part.path), "remove", part.path.unlink)
+        return written
+
+    def _kept_lines(self, part: OldPart, keep: set[int], carried: RunCounts) -> Iterable[bytes]:
+        with part.path.open("rb") as stream:
+            for line_no, line in enumerate(stream, start=1):
+                if line_no in keep:
+                    row = parse_row_line(line)
+                    assert isinstance(row, dict), "an indexed line is a readable row"
+                    carried.add_values(row["status"], int(row.get("attempts") or 0), row.get("usage"))
+                    yield line
+
+    def _read_run_file(self, warnings: list[str]) -> dict[str, Any] | None:
+        path = self.root / RUN_FILE
+
+        def read() -> bytes | None:
+            if not path.exists():
+                return None
+            with path.open("rb") as stream:
+                data: bytes = stream.read()
+                return data
+
+        data = self._guard(str(path), "read", read)
+        if data is None:
+            return None
+        try:
+            run = json.loads(data.decode("utf-8"))
+            if isinstance(run, dict) and isinstance(run.get("fingerprint"), str):
+                run["generation"] = int(run.get("generation") or 0)
+                return run
+        except (UnicodeDecodeError, ValueError, TypeError):
+            pass
+        warnings.append(f"{path} is unreadable (cut off by a crash?); replacing it")
+        return None
+
+    def _mismatch_message(self, stored: dict[str, Any], fingerprint: str, details: Mapping[str, Any] | None) -> str:
+        old, new = stored.get("details") or {}, details or {}
+        changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+        what = f"; changed: {', '.join(changed)}" if changed and old and new else ""
+        return (
+            f"{self.root} holds result rows of a different run: the input or prompt changed since the "
+            f"rows there were written (fingerprint there {stored['fingerprint'][:12]}, this run "
+            f"{fingerprint[:12]}{what}). Use a new output_path, or delete {self.root} to start over."
+        )
+
+    def _require_open(self) -> None:
+        if self._state != "open":
+            raise RuntimeError(f"RowStore is {self._state}: rows can only be added between open() and finalize()")
+
+    def _write(self, path: Any, chunks: Iterable[bytes]) -> None:
+        def write() -> None:
+            with path.open("wb") as stream:
+                for chunk in chunks:
+                    stream.write(chunk)
+
+        self._guard(str(path), "write", write)
+
+    @staticmethod
+    def _guard(target: str, action: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except RowStorageError:
+            raise
+        except Exception as exc:  # any backend's failure: OSError, botocore, aiohttp...
+            raise RowStorageError(f"could not {action} {target}: {type(exc).__name__}: {exc}") from exc
