@@ -1,0 +1,241 @@
+"""The record engine: work items in, one result row per record out, many in flight.
+
+One thread (the caller's) reads the work, submits requests and writes rows: the sink
+is never touched by two threads. Worker threads only wait on limits and on the
+network, then hand a finished row back through a queue. A record's failure becomes
+its row; it never stops the others. Only failures that no other record could get past
+(a rejected token, an exhausted quota) stop new requests, and the records not sent
+then get rows that say why.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_anyfast.core.client import AnyFastClient
+from airflow_provider_anyfast.core.completion import run_json_request
+from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.records.limits import AdaptiveConcurrency, RateBucket, TokenBudget
+from airflow_provider_anyfast.core.records.progress import Progress
+from airflow_provider_anyfast.core.records.rows import (
+    ResultRow,
+    RowStatus,
+    RunCounts,
+    failure_row,
+    skipped_row,
+    success_row,
+)
+from airflow_provider_anyfast.core.records.store import RowSink
+from airflow_provider_anyfast.core.retry import CallHooks
+from airflow_provider_anyfast.exceptions import (
+    AnyFastAuthError,
+    AnyFastError,
+    AnyFastOutputError,
+    AnyFastQuotaExhaustedError,
+    AnyFastRateLimitError,
+)
+
+log = logging.getLogger("airflow_provider_anyfast.records")
+
+_STATUS_OF_OUTPUT_ERROR = {
+    "truncated": RowStatus.TRUNCATED,
+    "filtered": RowStatus.FILTERED,
+    "invalid_output": RowStatus.INVALID_OUTPUT,
+}
+
+
+class _BudgetSpent(AnyFastError):
+    """The token budget is spent: this record was not sent."""
+
+    kind = "budget_exhausted"
+
+
+class _Aborted(AnyFastError):
+    """An earlier failure (bad token, no quota) would fail this record too: not sent."""
+
+    kind = "aborted"
+
+
+FATAL = (AnyFastAuthError, AnyFastQuotaExhaustedError, _BudgetSpent)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One record, ready to send: its id, the request body, and a token estimate for limits."""
+
+    record_id: str | int
+    body: dict[str, Any]
+    estimate: int
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    max_concurrency: int = 8
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    max_total_tokens: int | None = None
+    max_output_retries: int = 1
+    progress_interval: float = 30.0
+    flush_interval: float = 10.0
+
+
+def row_for_error(record_id: str | int, exc: BaseException, model: str | None) -> ResultRow:
+    """The row of a record whose call failed, keeping what the failure cost."""
+    if isinstance(exc, AnyFastOutputError):
+        return failure_row(
+            record_id, _STATUS_OF_OUTPUT_ERROR.get(exc.kind, RowStatus.INVALID_OUTPUT),
+            error_type=exc.kind, message=exc.message, raw=exc.raw, model=model,
+            finish_reason=exc.finish_reason, usage=exc.usage, attempts=exc.attempts,
+        )  # fmt: skip
+    if isinstance(exc, AnyFastError):
+        return failure_row(
+            record_id, RowStatus.ERROR, error_type=exc.kind, message=exc.message,
+            http_status=exc.status, model=model, usage=exc.usage, attempts=exc.attempts,
+        )  # fmt: skip
+    return failure_row(
+        record_id, RowStatus.ERROR, error_type="unexpected", message=f"{type(exc).__name__}: {exc}", model=model
+    )
+
+
+class RecordEngine:
+    """Runs work items through the client within concurrency, rate and budget limits."""
+
+    def __init__(
+        self,
+        client: AnyFastClient,
+        schema: OutputSchema | None,
+        sink: RowSink,
+        settings: EngineSettings,
+        *,
+        total: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.client = client
+        self.schema = schema
+        self.sink = sink
+        self.settings = settings
+        self.cancel = cancel or threading.Event()
+        self.concurrency = AdaptiveConcurrency(settings.max_concurrency)
+        self.rpm = RateBucket(settings.requests_per_minute) if settings.requests_per_minute else None
+        self.tpm = RateBucket(settings.tokens_per_minute) if settings.tokens_per_minute else None
+        self.budget = TokenBudget(settings.max_total_tokens)
+        self.counts = RunCounts()
+        self.progress = Progress(total, settings.progress_interval, log)
+        self.stopped: AnyFastError | None = None
+        self._done: queue.Queue[ResultRow] = queue.Queue()
+        self._in_flight = 0
+
+    def run(self, items: Iterable[WorkItem | ResultRow]) -> RunCounts:
+        """Process every item; rows already decided (refused records) go straight to the sink."""
+        last_flush = time.monotonic()
+        with ThreadPoolExecutor(self.settings.max_concurrency, thread_name_prefix="anyfast") as pool:
+            for item in items:
+                if self.cancel.is_set():
+                    break
+                if isinstance(item, ResultRow):
+                    self._write(item)
+                elif self.stopped is not None:
+                    self._write(skipped_row(item.record_id, self.stopped.message, self.stopped.kind))
+                else:
+                    while self._in_flight >= self.concurrency.limit:
+                        self._collect(block=True)
+                    self._in_flight += 1
+                    pool.submit(self._call, item)
+                self._collect(block=False)
+                if time.monotonic() - last_flush >= self.settings.flush_interval:
+                    self.sink.flush()
+                    last_flush = time.monotonic()
+            while self._in_flight:
+                self._collect(block=True)
+        self.progress.log_now(self.counts, self.concurrency.limit)
+        return self.counts
+
+    def _collect(self, *, block: bool) -> None:
+        """Write finished rows; when blocking, wake at least once per progress interval."""
+        while self._in_flight:
+            try:
+                row = self._done.get(block=block, timeout=self.progress.seconds_to_next() if block else None)
+            except queue.Empty:
+                if block:
+                    self.progress.maybe_log(self.counts, self.concurrency.limit)
+                    continue
+                return
+            self._in_flight -= 1
+            self._write(row)
+            block = False
+
+    def _write(self, row: ResultRow) -> None:
+        self.sink.append(row)
+        self.counts.add(row)
+        self.progress.maybe_log(self.counts, self.concurrency.limit)
+
+    def _call(self, item: WorkItem) -> None:
+        """Worker thread: one record from limits to row. Always hands back exactly one row."""
+        row: ResultRow | None = None
+        try:
+            row = self._row_for(item)
+        finally:
+            if row is None:  # only a bug in the accounting below can leave us here
+                row = failure_row(item.record_id, RowStatus.ERROR, error_type="unexpected", message="worker failed")
+            self._done.put(row)
+
+    def _row_for(self, item: WorkItem) -> ResultRow:
+        model = item.body.get("model")
+        reserved = False
+        try:
+            if not self.budget.try_reserve(item.estimate):
+                raise self._budget_spent()
+            reserved = True
+            hooks = CallHooks(before_attempt=lambda: self._before_attempt(item), on_retry=self._on_retry,
+                              cancel=self.cancel)  # fmt: skip
+            result = run_json_request(
+                self.client, item.body, self.schema, max_output_retries=self.settings.max_output_retries, hooks=hooks
+            )
+            self.concurrency.on_success()
+            row = success_row(
+                item.record_id, result.json_value, model=result.completion.model or model,
+                finish_reason=result.completion.finish_reason, usage=result.usage, attempts=result.attempts,
+            )  # fmt: skip
+        except Exception as exc:  # one record's failure is its row, whatever it was
+            row = row_for_error(item.record_id, exc, model)
+            if isinstance(exc, FATAL) and self.stopped is None:
+                self._stop(exc)
+        spent = int((row.usage or {}).get("total_tokens") or 0)
+        if reserved:
+            self.budget.settle(item.estimate, spent)
+        if self.tpm is not None:
+            self.tpm.adjust(spent - item.estimate * row.attempts)
+        return row
+
+    def _before_attempt(self, item: WorkItem) -> None:
+        """Every attempt, retries included, is a new request: limits and budget apply to each."""
+        if self.stopped is not None:
+            raise type(self.stopped)(self.stopped.message)
+        if self.budget.exhausted:
+            raise self._budget_spent()
+        if self.rpm is not None:
+            self.rpm.acquire(1, self.cancel)
+        if self.tpm is not None:
+            self.tpm.acquire(item.estimate, self.cancel)
+
+    def _on_retry(self, exc: AnyFastError, wait: float) -> None:
+        if isinstance(exc, AnyFastRateLimitError):
+            self.concurrency.on_rate_limited()
+
+    def _budget_spent(self) -> _BudgetSpent:
+        return _BudgetSpent(f"not sent: max_total_tokens={self.settings.max_total_tokens} is spent")
+
+    def _stop(self, exc: AnyFastError) -> None:
+        """No new requests after a failure every other record would hit too, or once the budget is spent."""
+        if isinstance(exc, _BudgetSpent):
+            self.stopped = exc
+        else:
+            self.stopped = _Aborted(f"not sent: an earlier request failed with {exc.kind}: {exc.message}")
+        log.error("AnyFast run stops sending new requests: %s", self.stopped.message)

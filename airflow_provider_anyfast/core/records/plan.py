@@ -1,0 +1,141 @@
+"""Check a whole record set before anything is paid for, then turn it into work.
+
+The first pass (``plan``) reads every record once: it refuses duplicate ids, finds the
+records that cannot be sent (not an object, no id, a missing template field, too large
+for the model), and fingerprints the input and the prompt so a resumed run can tell
+whether the rows already written belong to the same job. The second pass (``work``)
+yields a request per record still to do, or a ready-made row for a refused record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_anyfast.core.records.engine import WorkItem
+from airflow_provider_anyfast.core.records.prompt import PromptTemplate, TemplateFieldError
+from airflow_provider_anyfast.core.records.rows import ResultRow, invalid_record_row
+from airflow_provider_anyfast.core.records.source import SourceItem, record_id
+
+DEFAULT_CONTEXT_TOKENS = 1_048_576  # every Gemini model AnyFast lists takes a 1M-token context
+DEFAULT_COMPLETION_ESTIMATE = 512
+_EXAMPLES = 5
+
+
+class DuplicateRecordIdError(ValueError):
+    """Two records share an id: rows could not be told apart, so nothing is sent."""
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RecordsJob:
+    """What to ask for each record: template, model and checked parameters."""
+
+    template: PromptTemplate
+    model: str
+    params: Mapping[str, Any]
+    id_field: str | None = None
+    max_input_tokens: int = DEFAULT_CONTEXT_TOKENS
+    schema_json: Mapping[str, Any] | None = None
+
+    def settings_fingerprint(self) -> dict[str, str]:
+        """Digests of what shapes the answers, compared key by key on resume."""
+        return {
+            "prompt": _digest([self.template.source, self.template.context, self.schema_json])[:16],
+            "model": self.model,
+            "params": _digest(dict(self.params))[:16],
+            "id_field": str(self.id_field),
+        }
+
+    def completion_estimate(self) -> int:
+        return int(self.params.get("max_tokens") or DEFAULT_COMPLETION_ESTIMATE)
+
+    def prepare(self, item: SourceItem) -> tuple[str | int, list[dict[str, Any]] | None, str | None]:
+        """(id, messages, None) for a record to send, or (id, None, problem) for one to refuse."""
+        rid, problem = record_id(item, self.id_field)
+        row_id: str | int = rid if rid is not None else f"position:{item.position}"
+        if item.problem is not None:
+            return row_id, None, item.problem
+        if problem is not None:
+            return row_id, None, problem
+        if not isinstance(item.value, Mapping):
+            kind = "null" if item.value is None else type(item.value).__name__
+            return row_id, None, f"record {row_id!r} is {kind}, not a JSON object (mapping)"
+        try:
+            messages = self.template.messages(item.value)
+        except TemplateFieldError as exc:
+            return row_id, None, f"record {row_id!r}: {exc}"
+        size = PromptTemplate.estimate_tokens(messages)
+        if size + self.completion_estimate() > self.max_input_tokens:
+            return (
+                row_id,
+                None,
+                (
+                    f"record {row_id!r} is too large: about {size} prompt tokens plus {self.completion_estimate()} "
+                    f"for the answer exceed the {self.max_input_tokens}-token context; it was not sent"
+                ),
+            )
+        return row_id, messages, None
+
+    def body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"model": self.model, "messages": messages, **self.params}
+
+
+@dataclass
+class Plan:
+    """What the first pass found."""
+
+    total: int = 0
+    refused: int = 0
+    examples: list[str] = field(default_factory=list)
+    fingerprint: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+
+
+def plan(job: RecordsJob, items: Iterable[SourceItem]) -> Plan:
+    """Read every record once; raise on duplicate ids, count the ones that cannot be sent."""
+    result = Plan()
+    seen: set[str | int] = set()
+    duplicates: list[str] = []
+    input_hash = hashlib.sha256()
+    for item in items:
+        result.total += 1
+        row_id, _, problem = job.prepare(item)
+        if row_id in seen:
+            duplicates.append(f"{row_id!r} (position {item.position})")
+        seen.add(row_id)
+        if problem is not None:
+            result.refused += 1
+            if len(result.examples) < _EXAMPLES:
+                result.examples.append(problem)
+        input_hash.update(json.dumps([row_id, item.value], sort_keys=True, default=str).encode())
+        input_hash.update(b"\n")
+    if duplicates:
+        shown = ", ".join(duplicates[:_EXAMPLES])
+        raise DuplicateRecordIdError(
+            f"{len(duplicates)} record(s) repeat an id of field {job.id_field!r}: {shown}. Ids must be unique "
+            "so each result row can be matched to its record; de-duplicate the input or choose another id_field."
+        )
+    result.details = {"input": input_hash.hexdigest()[:16], **job.settings_fingerprint()}
+    result.fingerprint = _digest(result.details)
+    return result
+
+
+def work(job: RecordsJob, items: Iterable[SourceItem], done: set[Any] | None = None) -> Iterator[WorkItem | ResultRow]:
+    """Requests for records not yet done, and rows for records that cannot be sent."""
+    done = done or set()
+    completion = job.completion_estimate()
+    for item in items:
+        row_id, messages, problem = job.prepare(item)
+        if row_id in done:
+            continue
+        if messages is None:
+            yield invalid_record_row(row_id, problem or "record refused")
+        else:
+            yield WorkItem(row_id, job.body(messages), PromptTemplate.estimate_tokens(messages) + completion)

@@ -1,0 +1,112 @@
+"""A whole records run: plan, resume, process, finalize, and judge the error rate.
+
+The operator hands this module a job and a sink and gets a summary back; everything
+between (in what order records are checked, sent, written and counted) is here, with
+no Airflow in sight, so the same run can be driven from a test or a script.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pendulum
+
+from airflow_provider_anyfast.core.client import AnyFastClient
+from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine
+from airflow_provider_anyfast.core.records.plan import RecordsJob, plan, work
+from airflow_provider_anyfast.core.records.rows import RowStatus
+from airflow_provider_anyfast.core.records.source import SourceItem
+from airflow_provider_anyfast.core.records.store import RowSink, RowStore
+
+log = logging.getLogger("airflow_provider_anyfast.records")
+
+
+class RecordsRefusedError(ValueError):
+    """Too many records cannot be sent at all: refused before any request is paid for."""
+
+
+class ErrorRateExceededError(RuntimeError):
+    """Every record was processed and written, but too many ended without a valid answer."""
+
+    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a run needs besides the records themselves."""
+
+    job: RecordsJob
+    schema: OutputSchema | None
+    engine: EngineSettings
+    max_error_rate: float = 0.0
+    location: str = "XCom"
+
+
+def run_records(
+    client: AnyFastClient,
+    spec: RunSpec,
+    source: Callable[[], Iterable[SourceItem]],
+    sink: RowSink,
+    *,
+    cancel: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Run every record of ``source()`` (read twice: a checking pass, then a working pass)."""
+    started = pendulum.now("UTC")
+    checked = plan(spec.job, source())
+    if checked.total and checked.refused / checked.total > spec.max_error_rate:
+        raise RecordsRefusedError(
+            f"{checked.refused} of {checked.total} records cannot be sent, more than max_error_rate="
+            f"{spec.max_error_rate} allows, so nothing was sent. First problems: " + "; ".join(checked.examples)
+        )
+    done: set[Any] = set()
+    if isinstance(sink, RowStore):
+        state = sink.open(checked.fingerprint, details=checked.details)
+        for warning in state.warnings:
+            log.warning("%s", warning)
+        done = state.done_ids
+        if state.is_resume:
+            log.info(
+                "Resuming in %s: %d record(s) already have a success row and will not be requested again",
+                spec.location, len(done),
+            )  # fmt: skip
+    engine = RecordEngine(client, spec.schema, sink, spec.engine, total=checked.total - len(done), cancel=cancel)
+    try:
+        engine.run(work(spec.job, source(), done))
+    finally:
+        if engine.cancel.is_set():
+            sink.flush()
+    if engine.cancel.is_set():
+        raise RuntimeError(f"the run was stopped; rows written so far are in {spec.location}")
+    summary = sink.close(
+        {
+            "model": spec.job.model,
+            "started_at": started.isoformat(),
+            "ended_at": pendulum.now("UTC").isoformat(),
+            "input_records": checked.total,
+            "refused_records": checked.refused,
+            "output": spec.location,
+        }
+    )
+    _judge(summary, checked.total, spec)
+    return summary
+
+
+def _judge(summary: dict[str, Any], total: int, spec: RunSpec) -> None:
+    """Fail the run, after every row is written, when too many records failed."""
+    counts = summary.get("counts") or summary.get("by_status") or {}
+    failed = sum(n for status, n in counts.items() if status != RowStatus.SUCCESS.value)
+    if total and failed / total > spec.max_error_rate:
+        by_status = ", ".join(f"{s}={n}" for s, n in counts.items() if n and s != RowStatus.SUCCESS.value)
+        raise ErrorRateExceededError(
+            f"{failed} of {total} records ({100.0 * failed / total:.1f}%) ended without a valid answer "
+            f"({by_status}), more than max_error_rate={spec.max_error_rate}. Every record was processed; "
+            f"the error rows are in {spec.location} (rows whose status is not 'success').",
+            summary,
+        )

@@ -1,0 +1,240 @@
+"""Operators: one prompt (AnyFastChatOperator), or many records in one task (AnyFastRecordsOperator).
+
+Declarative on purpose: each renders its fields, checks them before anything is paid
+for, hands the work to the hook or to the record engine, and returns what goes to XCom.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel
+
+from airflow_provider_anyfast.compat import BaseOperator, Context, to_storage_path
+from airflow_provider_anyfast.core.jsonmode import OutputSchema, response_format
+from airflow_provider_anyfast.core.params import validate_params
+from airflow_provider_anyfast.core.records.engine import EngineSettings
+from airflow_provider_anyfast.core.records.plan import DEFAULT_CONTEXT_TOKENS, RecordsJob
+from airflow_provider_anyfast.core.records.prompt import PromptTemplate
+from airflow_provider_anyfast.core.records.runner import ErrorRateExceededError, RunSpec, run_records
+from airflow_provider_anyfast.core.records.source import iter_source
+from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowSink, RowStore
+from airflow_provider_anyfast.hooks.anyfast import AnyFastHook, Messages
+
+Schema = type[BaseModel] | Mapping[str, Any]
+DEFAULT_MAX_XCOM_BYTES = 5 * 1024 * 1024
+RUN_CONTEXT_KEYS = ("ds", "ds_nodash", "ts", "run_id", "params")
+
+
+class AnyFastChatOperator(BaseOperator):
+    """One completion: returns the text, or the validated JSON value when ``output_schema`` is set.
+
+    :param prompt: the user message (templated); or give ``messages`` instead.
+    :param system_prompt: an optional system message (templated).
+    :param output_schema: a pydantic model class or JSON-schema dict: JSON mode, validated.
+    :param model: the model; defaults to the connection's ``model`` extra.
+    :param completion_params: max_tokens, temperature, ... as in the API, checked before sending.
+    """
+
+    template_fields: Sequence[str] = ("prompt", "messages", "system_prompt", "model")
+    ui_color = "#c9e4ff"
+
+    def __init__(
+        self,
+        *,
+        prompt: str | None = None,
+        messages: list[dict[str, Any]] | None = None,
+        system_prompt: str | None = None,
+        output_schema: Schema | None = None,
+        model: str | None = None,
+        anyfast_conn_id: str = AnyFastHook.default_conn_name,
+        max_output_retries: int = 1,
+        completion_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (prompt is None) == (messages is None):
+            raise ValueError(f"{self.task_id}: give exactly one of 'prompt' or 'messages'")
+        self.prompt = prompt
+        self.messages = messages
+        self.system_prompt = system_prompt
+        self.output_schema = output_schema
+        self.model = model
+        self.anyfast_conn_id = anyfast_conn_id
+        self.max_output_retries = max_output_retries
+        self.completion_params = dict(completion_params or {})
+        validate_params(self.completion_params)  # a bad value fails at DAG parse time, for free
+        OutputSchema.coerce(output_schema)
+
+    @cached_property
+    def hook(self) -> AnyFastHook:
+        return AnyFastHook(anyfast_conn_id=self.anyfast_conn_id)
+
+    def _messages(self) -> Messages:
+        messages: list[dict[str, Any]] = list(self.messages or [{"role": "user", "content": self.prompt}])
+        if self.system_prompt:
+            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        return messages
+
+    def execute(self, context: Context) -> Any:
+        if self.output_schema is None:
+            return self.hook.chat_completion(self._messages(), model=self.model, **self.completion_params).text
+        value = self.hook.complete_json(
+            self._messages(), schema=self.output_schema, model=self.model,
+            max_output_retries=self.max_output_retries, **self.completion_params,
+        )  # fmt: skip
+        return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+class AnyFastRecordsOperator(BaseOperator):
+    """Many records in one task: one validated JSON answer (a result row) per record.
+
+    :param records: a list of dicts (an upstream XCom), or the URI / ObjectStoragePath of a
+        JSON Lines file or folder of them (templated). Storage input is streamed.
+    :param prompt: a Jinja template rendered per record, with ``record`` (and ``params``,
+        ``ds``, ``ts``, ``run_id``) in its context, e.g. ``"Classify: {{ record.text }}"``.
+    :param output_schema: pydantic model class or JSON-schema dict each answer must match.
+    :param id_field: the record field that identifies it in the output (default: position).
+    :param output_path: where rows go (templated URI); without it, rows go to XCom.
+    :param storage_conn_id: connection for object storage paths given as strings.
+    :param max_concurrency: requests in flight at once within this task.
+    :param requests_per_minute: client-side request rate limit.
+    :param tokens_per_minute: client-side token rate limit (estimated before, settled after).
+    :param max_total_tokens: a budget: once spent, no new request is sent.
+    :param max_error_rate: share of records that may end without a valid answer.
+    :param max_input_tokens: records whose estimated prompt exceeds this are refused unsent.
+    :param completion_params: max_tokens, temperature, ... as in the API, checked before sending.
+    """
+
+    template_fields: Sequence[str] = ("records", "output_path", "system_prompt", "model")
+    ui_color = "#a9d6ff"
+
+    def __init__(
+        self,
+        *,
+        records: Any,
+        prompt: str,
+        output_schema: Schema | None = None,
+        system_prompt: str | None = None,
+        id_field: str | None = None,
+        model: str | None = None,
+        anyfast_conn_id: str = AnyFastHook.default_conn_name,
+        output_path: Any = None,
+        storage_conn_id: str | None = None,
+        max_concurrency: int = 8,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        max_total_tokens: int | None = None,
+        max_error_rate: float = 0.0,
+        max_output_retries: int = 1,
+        max_input_tokens: int = DEFAULT_CONTEXT_TOKENS,
+        use_json_schema: bool = False,
+        progress_interval: float = 30.0,
+        chunk_rows: int = 1000,
+        max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
+        completion_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.records = records
+        self.prompt = prompt
+        self.output_schema = output_schema
+        self.system_prompt = system_prompt
+        self.id_field = id_field
+        self.model = model
+        self.anyfast_conn_id = anyfast_conn_id
+        self.output_path = output_path
+        self.storage_conn_id = storage_conn_id
+        self.max_concurrency = max_concurrency
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
+        self.max_total_tokens = max_total_tokens
+        self.max_error_rate = max_error_rate
+        self.max_output_retries = max_output_retries
+        self.max_input_tokens = max_input_tokens
+        self.use_json_schema = use_json_schema
+        self.progress_interval = progress_interval
+        self.chunk_rows = chunk_rows
+        self.max_xcom_bytes = max_xcom_bytes
+        self.completion_params = dict(completion_params or {})
+        self._cancel = threading.Event()
+        self._check_arguments()
+
+    def _check_arguments(self) -> None:
+        """Everything that can be checked without the records: at DAG parse time, for free."""
+        where = f"{self.task_id}:"
+        if not isinstance(self.max_concurrency, int) or not 1 <= self.max_concurrency <= 1024:
+            raise ValueError(f"{where} max_concurrency must be an integer from 1 to 1024")
+        if not 0.0 <= float(self.max_error_rate) <= 1.0:
+            raise ValueError(f"{where} max_error_rate must be between 0.0 and 1.0 (a share of the records)")
+        for name in ("requests_per_minute", "tokens_per_minute", "max_total_tokens", "max_input_tokens"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or value <= 0):
+                raise ValueError(f"{where} {name} must be a positive number or None, got {value!r}")
+        if self.max_output_retries < 0:
+            raise ValueError(f"{where} max_output_retries must be >= 0")
+        validate_params(self.completion_params)
+        self.schema = OutputSchema.coerce(self.output_schema)
+        PromptTemplate(self.prompt)  # a syntax error fails here, not per record
+
+    @cached_property
+    def hook(self) -> AnyFastHook:
+        return AnyFastHook(anyfast_conn_id=self.anyfast_conn_id, pool_size=self.max_concurrency)
+
+    def _job(self, context: Context) -> RecordsJob:
+        params = validate_params(self.completion_params)
+        params.setdefault("response_format", response_format(self.schema, self.use_json_schema))
+        run_context = {key: context[key] for key in RUN_CONTEXT_KEYS if key in context}  # type: ignore[literal-required]
+        template = PromptTemplate(
+            self.prompt, system_prompt=self.system_prompt, schema=self.schema, context=run_context
+        )
+        return RecordsJob(
+            template=template, model=self.hook.resolve_model(self.model), params=params,
+            id_field=self.id_field, max_input_tokens=self.max_input_tokens,
+            schema_json=self.schema.json_schema if self.schema else None,
+        )  # fmt: skip
+
+    def _sink(self, context: Context) -> tuple[RowSink, str]:
+        if self.output_path in (None, ""):
+            return MemoryRowSink(self.max_xcom_bytes), "XCom"
+        root = to_storage_path(self.output_path, self.storage_conn_id)
+        map_index = context["ti"].map_index if "ti" in context else -1
+        if map_index is not None and map_index >= 0:
+            root = root / f"map_index={map_index}"
+        return RowStore(root, chunk_rows=self.chunk_rows), str(root)
+
+    def _source(self) -> Any:
+        records = self.records
+        if isinstance(records, str) or hasattr(records, "open"):
+            return to_storage_path(records, self.storage_conn_id)
+        if isinstance(records, Mapping):
+            raise TypeError(f"{self.task_id}: records must be a list of dicts or a storage URI, not a single dict")
+        return list(records) if records is not None else []
+
+    def execute(self, context: Context) -> Any:
+        records = self._source()
+        sink, location = self._sink(context)
+        spec = RunSpec(
+            job=self._job(context), schema=self.schema, max_error_rate=self.max_error_rate, location=location,
+            engine=EngineSettings(
+                max_concurrency=self.max_concurrency, requests_per_minute=self.requests_per_minute,
+                tokens_per_minute=self.tokens_per_minute, max_total_tokens=self.max_total_tokens,
+                max_output_retries=self.max_output_retries, progress_interval=self.progress_interval,
+            ),
+        )  # fmt: skip
+        try:
+            summary = run_records(self.hook.get_conn(), spec, lambda: iter_source(records), sink, cancel=self._cancel)
+        except ErrorRateExceededError as exc:
+            if isinstance(sink, MemoryRowSink):  # keep every row, failed ones included, for inspection
+                context["ti"].xcom_push(key="rows", value=exc.summary["rows"])
+            raise
+        if isinstance(sink, MemoryRowSink):
+            return summary["rows"]
+        return {**summary, "path": location}
+
+    def on_kill(self) -> None:
+        """Stop sending; in-flight requests end and written rows are flushed by the run itself."""
+        self._cancel.set()
