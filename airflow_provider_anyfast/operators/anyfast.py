@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from airflow_provider_anyfast.compat import BaseOperator, Context, to_storage_path
 from airflow_provider_anyfast.core.jsonmode import OutputSchema, response_format
 from airflow_provider_anyfast.core.params import validate_params
+from airflow_provider_anyfast.core.records.cache import ResultCache
+from airflow_provider_anyfast.core.records.cost import Price, parse_price_table
 from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.plan import DEFAULT_CONTEXT_TOKENS, RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
@@ -99,7 +101,8 @@ class AnyFastRecordsOperator(BaseOperator):
     :param output_schema: pydantic model class or JSON-schema dict each answer must match.
     :param id_field: the record field that identifies it in the output (default: position).
     :param output_path: where rows go (templated URI); without it, rows go to XCom.
-    :param storage_conn_id: connection for object storage paths given as strings.
+    :param storage_conn_id: connection for object storage paths given as strings (templated, as is
+        ``anyfast_conn_id``).
     :param max_concurrency: requests in flight at once within this task.
     :param requests_per_minute: client-side request rate limit.
     :param tokens_per_minute: client-side token rate limit (estimated before, settled after).
@@ -107,9 +110,18 @@ class AnyFastRecordsOperator(BaseOperator):
     :param max_error_rate: share of records that may end without a valid answer.
     :param max_input_tokens: records whose estimated prompt exceeds this are refused unsent.
     :param completion_params: max_tokens, temperature, ... as in the API, checked before sending.
+    :param dedup: send identical rendered requests once; the other records share the answer.
+    :param cache_path: URI of a content-addressed answer cache shared across runs (templated).
+    :param cache_max_age: seconds after which cached answers are ignored.
+    :param refresh: bypass the cache for reads (new answers are still written to it).
+    :param prices: per-model price table (per million tokens: input, output, cached_input);
+        defaults to the connection's ``price_table`` extra. Gives the manifest's estimated cost.
+    :param max_cost: a budget in the price table's currency: once spent, no new request is sent.
     """
 
-    template_fields: Sequence[str] = ("records", "output_path", "system_prompt", "model")
+    template_fields: Sequence[str] = (
+        "records", "output_path", "system_prompt", "model", "cache_path", "anyfast_conn_id", "storage_conn_id",
+    )  # fmt: skip
     ui_color = "#a9d6ff"
 
     def __init__(
@@ -136,6 +148,12 @@ class AnyFastRecordsOperator(BaseOperator):
         chunk_rows: int = 1000,
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
         completion_params: dict[str, Any] | None = None,
+        dedup: bool = True,
+        cache_path: Any = None,
+        cache_max_age: float | None = None,
+        refresh: bool = False,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+        max_cost: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -159,6 +177,12 @@ class AnyFastRecordsOperator(BaseOperator):
         self.progress_interval = progress_interval
         self.chunk_rows = chunk_rows
         self.max_xcom_bytes = max_xcom_bytes
+        self.dedup = dedup
+        self.cache_path = cache_path
+        self.cache_max_age = cache_max_age
+        self.refresh = refresh
+        self.prices = dict(prices) if prices is not None else None
+        self.max_cost = max_cost
         self.completion_params = dict(completion_params or {})
         self._cancel = threading.Event()
         self._check_arguments()
@@ -170,7 +194,11 @@ class AnyFastRecordsOperator(BaseOperator):
             raise ValueError(f"{where} max_concurrency must be an integer from 1 to 1024")
         if not 0.0 <= float(self.max_error_rate) <= 1.0:
             raise ValueError(f"{where} max_error_rate must be between 0.0 and 1.0 (a share of the records)")
-        for name in ("requests_per_minute", "tokens_per_minute", "max_total_tokens", "max_input_tokens"):
+        parse_price_table(self.prices)
+        for name in (
+            "requests_per_minute", "tokens_per_minute", "max_total_tokens", "max_input_tokens", "max_cost",
+            "cache_max_age",
+        ):  # fmt: skip
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int | float) or value <= 0):
                 raise ValueError(f"{where} {name} must be a positive number or None, got {value!r}")
@@ -214,15 +242,35 @@ class AnyFastRecordsOperator(BaseOperator):
             raise TypeError(f"{self.task_id}: records must be a list of dicts or a storage URI, not a single dict")
         return list(records) if records is not None else []
 
+    def _price(self, model: str) -> Price | None:
+        """The model's price from ``prices``, else from the connection's ``price_table`` extra."""
+        table = parse_price_table(self.prices if self.prices is not None else self.hook.settings.price_table)
+        price = table.get(model)
+        if self.max_cost is not None and price is None:
+            raise ValueError(
+                f"{self.task_id}: max_cost needs a price for model {model!r}: add it to 'prices' or to the "
+                "connection's 'price_table' extra"
+            )
+        return price
+
+    def _cache(self) -> ResultCache | None:
+        if self.cache_path in (None, ""):
+            return None
+        root = to_storage_path(self.cache_path, self.storage_conn_id)
+        return ResultCache(root, max_age=self.cache_max_age, refresh=self.refresh)
+
     def execute(self, context: Context) -> Any:
         records = self._source()
         sink, location = self._sink(context)
+        job = self._job(context)
         spec = RunSpec(
-            job=self._job(context), schema=self.schema, max_error_rate=self.max_error_rate, location=location,
+            job=job, schema=self.schema, max_error_rate=self.max_error_rate, location=location,
+            cache=self._cache(), dedup=self.dedup,
             engine=EngineSettings(
                 max_concurrency=self.max_concurrency, requests_per_minute=self.requests_per_minute,
                 tokens_per_minute=self.tokens_per_minute, max_total_tokens=self.max_total_tokens,
                 max_output_retries=self.max_output_retries, progress_interval=self.progress_interval,
+                max_cost=self.max_cost, price=self._price(job.model),
             ),
         )  # fmt: skip
         try:

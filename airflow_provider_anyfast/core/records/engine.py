@@ -22,8 +22,10 @@ from typing import Any
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.completion import run_json_request
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.records.cost import Price
 from airflow_provider_anyfast.core.records.limits import AdaptiveConcurrency, RateBucket, TokenBudget
 from airflow_provider_anyfast.core.records.progress import Progress
+from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import (
     ResultRow,
     RowStatus,
@@ -84,6 +86,8 @@ class EngineSettings:
     max_output_retries: int = 1
     progress_interval: float = 30.0
     flush_interval: float = 10.0
+    max_cost: float | None = None
+    price: Price | None = None
 
 
 def row_for_error(record_id: str | int, exc: BaseException, model: str | None) -> ResultRow:
@@ -116,6 +120,7 @@ class RecordEngine:
         *,
         total: int | None = None,
         cancel: threading.Event | None = None,
+        reuse: Reuse | None = None,
     ) -> None:
         self.client = client
         self.schema = schema
@@ -126,10 +131,12 @@ class RecordEngine:
         self.rpm = RateBucket(settings.requests_per_minute) if settings.requests_per_minute else None
         self.tpm = RateBucket(settings.tokens_per_minute) if settings.tokens_per_minute else None
         self.budget = TokenBudget(settings.max_total_tokens)
+        self.cost = TokenBudget(settings.max_cost)
+        self.reuse = reuse or Reuse(dedup=False)
         self.counts = RunCounts()
         self.progress = Progress(total, settings.progress_interval, log)
         self.stopped: AnyFastError | None = None
-        self._done: queue.Queue[ResultRow] = queue.Queue()
+        self._done: queue.Queue[tuple[str, ResultRow]] = queue.Queue()
         self._in_flight = 0
 
     def run(self, items: Iterable[WorkItem | ResultRow]) -> RunCounts:
@@ -144,13 +151,18 @@ class RecordEngine:
                 elif self.stopped is not None:
                     self._write(skipped_row(item.record_id, self.stopped.message, self.stopped.kind))
                 else:
-                    while self._in_flight >= self.concurrency.limit:
-                        self._collect(block=True)
-                    self._in_flight += 1
-                    pool.submit(self._call, item)
+                    key, ready, send = self.reuse.before_send(item.record_id, item.body)
+                    if ready is not None:
+                        self._write(ready)
+                    elif send:
+                        while self._in_flight >= self.concurrency.limit:
+                            self._collect(block=True)
+                        self._in_flight += 1
+                        pool.submit(self._call, item, key)
                 self._collect(block=False)
                 if time.monotonic() - last_flush >= self.settings.flush_interval:
                     self.sink.flush()
+                    self.reuse.flush()
                     last_flush = time.monotonic()
             while self._in_flight:
                 self._collect(block=True)
@@ -161,7 +173,7 @@ class RecordEngine:
         """Write finished rows; when blocking, wake at least once per progress interval."""
         while self._in_flight:
             try:
-                row = self._done.get(block=block, timeout=self.progress.seconds_to_next() if block else None)
+                key, row = self._done.get(block=block, timeout=self.progress.seconds_to_next() if block else None)
             except queue.Empty:
                 if block:
                     self.progress.maybe_log(self.counts, self.concurrency.limit)
@@ -169,6 +181,8 @@ class RecordEngine:
                 return
             self._in_flight -= 1
             self._write(row)
+            for follower in self.reuse.after(key, row):
+                self._write(follower)
             block = False
 
     def _write(self, row: ResultRow) -> None:
@@ -176,7 +190,7 @@ class RecordEngine:
         self.counts.add(row)
         self.progress.maybe_log(self.counts, self.concurrency.limit)
 
-    def _call(self, item: WorkItem) -> None:
+    def _call(self, item: WorkItem, key: str = "") -> None:
         """Worker thread: one record from limits to row. Always hands back exactly one row."""
         row: ResultRow | None = None
         try:
@@ -184,13 +198,18 @@ class RecordEngine:
         finally:
             if row is None:  # only a bug in the accounting below can leave us here
                 row = failure_row(item.record_id, RowStatus.ERROR, error_type="unexpected", message="worker failed")
-            self._done.put(row)
+            self._done.put((key, row))
 
     def _row_for(self, item: WorkItem) -> ResultRow:
         model = item.body.get("model")
+        price = self.settings.price
+        cost_estimate = price.worst_case(item.estimate) if price is not None else 0.0
         reserved = False
         try:
             if not self.budget.try_reserve(item.estimate):
+                raise self._budget_spent()
+            if not self.cost.try_reserve(cost_estimate):
+                self.budget.settle(item.estimate, 0)
                 raise self._budget_spent()
             reserved = True
             hooks = CallHooks(before_attempt=lambda: self._before_attempt(item), on_retry=self._on_retry,
@@ -210,6 +229,7 @@ class RecordEngine:
         spent = int((row.usage or {}).get("total_tokens") or 0)
         if reserved:
             self.budget.settle(item.estimate, spent)
+            self.cost.settle(cost_estimate, price.cost(row.usage) if price is not None else 0.0)
         if self.tpm is not None:
             self.tpm.adjust(spent - item.estimate * row.attempts)
         return row
@@ -218,7 +238,7 @@ class RecordEngine:
         """Every attempt, retries included, is a new request: limits and budget apply to each."""
         if self.stopped is not None:
             raise type(self.stopped)(self.stopped.message)
-        if self.budget.exhausted:
+        if self.budget.exhausted or self.cost.exhausted:
             raise self._budget_spent()
         if self.rpm is not None:
             self.rpm.acquire(1, self.cancel)
@@ -230,7 +250,9 @@ class RecordEngine:
             self.concurrency.on_rate_limited()
 
     def _budget_spent(self) -> _BudgetSpent:
-        return _BudgetSpent(f"not sent: max_total_tokens={self.settings.max_total_tokens} is spent")
+        limits = {"max_total_tokens": self.settings.max_total_tokens, "max_cost": self.settings.max_cost}
+        spent = ", ".join(f"{name}={value}" for name, value in limits.items() if value is not None)
+        return _BudgetSpent(f"not sent: the run's budget ({spent}) is spent")
 
     def _stop(self, exc: AnyFastError) -> None:
         """No new requests after a failure every other record would hit too, or once the budget is spent."""

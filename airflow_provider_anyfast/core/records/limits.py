@@ -92,15 +92,15 @@ class AdaptiveConcurrency:
 
 
 class TokenBudget:
-    """``max_total_tokens`` for a run: spent tokens plus in-flight estimates must stay under it."""
+    """A run's budget (tokens, or cost): what is spent plus in-flight estimates must stay under it."""
 
-    def __init__(self, maximum: int | None, already_spent: int = 0) -> None:
+    def __init__(self, maximum: float | None, already_spent: float = 0) -> None:
         self.maximum = maximum
         self.spent = already_spent
-        self._reserved = 0
+        self._reserved: float = 0
         self._lock = threading.Lock()
 
-    def try_reserve(self, estimate: int) -> bool:
+    def try_reserve(self, estimate: float) -> bool:
         """Reserve an estimate for one request; False once the budget cannot cover it."""
         with self._lock:
             if self.maximum is not None and self.spent + self._reserved >= self.maximum:
@@ -108,7 +108,7 @@ class TokenBudget:
             self._reserved += estimate
             return True
 
-    def settle(self, estimate: int, actual: int) -> None:
+    def settle(self, estimate: float, actual: float) -> None:
         """Replace a reservation with what the request really cost."""
         with self._lock:
             self._reserved -= estimate

@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_provider_anyfast.core.records.engine import WorkItem
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate, TemplateFieldError
+from airflow_provider_anyfast.core.records.reuse import request_key
 from airflow_provider_anyfast.core.records.rows import ResultRow, invalid_record_row
 from airflow_provider_anyfast.core.records.source import SourceItem, record_id
 
@@ -98,15 +99,20 @@ class Plan:
     details: dict[str, str] = field(default_factory=dict)
 
 
-def plan(job: RecordsJob, items: Iterable[SourceItem]) -> Plan:
-    """Read every record once; raise on duplicate ids, count the ones that cannot be sent."""
+def plan(job: RecordsJob, items: Iterable[SourceItem], keys: set[str] | None = None) -> Plan:
+    """Read every record once; raise on duplicate ids, count the ones that cannot be sent.
+
+    With ``keys``, also collect the request key of every record to send (for the cache).
+    """
     result = Plan()
     seen: set[str | int] = set()
     duplicates: list[str] = []
     input_hash = hashlib.sha256()
     for item in items:
         result.total += 1
-        row_id, _, problem = job.prepare(item)
+        row_id, messages, problem = job.prepare(item)
+        if keys is not None and messages is not None:
+            keys.add(request_key(job.body(messages)))
         if row_id in seen:
             duplicates.append(f"{row_id!r} (position {item.position})")
         seen.add(row_id)

@@ -17,8 +17,10 @@ import pendulum
 
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.records.cache import ResultCache
 from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine
 from airflow_provider_anyfast.core.records.plan import RecordsJob, plan, work
+from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
 from airflow_provider_anyfast.core.records.source import SourceItem
 from airflow_provider_anyfast.core.records.store import RowSink, RowStore
@@ -47,6 +49,8 @@ class RunSpec:
     engine: EngineSettings
     max_error_rate: float = 0.0
     location: str = "XCom"
+    cache: ResultCache | None = None
+    dedup: bool = True
 
 
 def run_records(
@@ -59,7 +63,8 @@ def run_records(
 ) -> dict[str, Any]:
     """Run every record of ``source()`` (read twice: a checking pass, then a working pass)."""
     started = pendulum.now("UTC")
-    checked = plan(spec.job, source())
+    keys: set[str] | None = set() if spec.cache is not None else None
+    checked = plan(spec.job, source(), keys)
     if checked.total and checked.refused / checked.total > spec.max_error_rate:
         raise RecordsRefusedError(
             f"{checked.refused} of {checked.total} records cannot be sent, more than max_error_rate="
@@ -76,12 +81,19 @@ def run_records(
                 "Resuming in %s: %d record(s) already have a success row and will not be requested again",
                 spec.location, len(done),
             )  # fmt: skip
-    engine = RecordEngine(client, spec.schema, sink, spec.engine, total=checked.total - len(done), cancel=cancel)
+    reuse = Reuse(spec.cache, spec.dedup)
+    if spec.cache is not None and keys:
+        found = spec.cache.load(keys)
+        log.info("Cache %s answers %d of %d distinct requests", spec.cache.root, found, len(keys))
+    engine = RecordEngine(
+        client, spec.schema, sink, spec.engine, total=checked.total - len(done), cancel=cancel, reuse=reuse
+    )
     try:
         engine.run(work(spec.job, source(), done))
     finally:
         if engine.cancel.is_set():
             sink.flush()
+        reuse.flush()
     if engine.cancel.is_set():
         raise RuntimeError(f"the run was stopped; rows written so far are in {spec.location}")
     summary = sink.close(
@@ -92,8 +104,13 @@ def run_records(
             "input_records": checked.total,
             "refused_records": checked.refused,
             "output": spec.location,
+            **reuse.stats(),
         }
     )
+    price = spec.engine.price
+    if price is not None:
+        summary["estimated_cost"] = round(price.cost(summary.get("usage")), 6)
+        log.info("Estimated cost of the rows in %s: %.4f", spec.location, summary["estimated_cost"])
     _judge(summary, checked.total, spec)
     return summary
 

@@ -1,0 +1,156 @@
+"""A content-addressed cache of successful answers, on any object storage.
+
+Keyed on the hash of the rendered request, so tomorrow's run (or another DAG) pays only
+for records whose request changed. Append-only and safe with concurrent writers: each
+writer writes its own immutable segment files (object stores cannot append, and no
+writer ever rewrites another's file), so no entry is lost and a reader never sees a
+half-written entry as valid (a damaged line is skipped). Reading streams the segments
+and keeps only the keys the run asks for, so the cache is never loaded whole.
+
+Expiry: ``max_age`` ignores older entries on read; ``expire_segments`` deletes segment
+files written before a cut-off. ``refresh=True`` bypasses reads (answers are still written).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_anyfast.core.records.rows import ResultRow, success_row
+
+log = logging.getLogger("airflow_provider_anyfast.cache")
+
+SEGMENTS_DIR = "segments"
+_STAMP = "%Y%m%dT%H%M%S"
+
+
+def _segment_time(name: str) -> float | None:
+    """When a segment was written, from its name (``<stamp>-<writer>-<seq>.jsonl``)."""
+    try:
+        return datetime.strptime(name.split("-", 1)[0], _STAMP).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def _segments(root: Any) -> list[Any]:
+    directory = root / SEGMENTS_DIR
+    try:
+        if not directory.exists():
+            return []
+        return sorted((p for p in directory.iterdir() if p.name.endswith(".jsonl")), key=lambda p: p.name)
+    except FileNotFoundError:
+        return []
+
+
+class ResultCache:
+    """Answers from earlier runs by request key, and a writer for this run's new answers."""
+
+    def __init__(
+        self,
+        root: Any,
+        *,
+        max_age: float | None = None,
+        refresh: bool = False,
+        segment_rows: int = 1000,
+        clock: Any = time.time,
+    ) -> None:
+        self.root = root
+        self.max_age = max_age
+        self.refresh = refresh
+        self.segment_rows = segment_rows
+        self.clock = clock
+        self.hits = 0
+        self.tokens_saved = 0
+        self.damaged_lines = 0
+        self._found: dict[str, dict[str, Any]] = {}
+        self._buffer: list[bytes] = []
+        self._writer = uuid.uuid4().hex[:12]
+        self._seq = 0
+
+    def load(self, keys: Iterable[str]) -> int:
+        """Stream every segment, keeping the newest live entry of each wanted key; return how many."""
+        if self.refresh:
+            return 0
+        wanted = set(keys)
+        oldest = self.clock() - self.max_age if self.max_age else None
+        for segment in _segments(self.root):
+            with segment.open("rb") as handle:
+                for line in handle:
+                    self._consider(line, wanted, oldest)
+        return len(self._found)
+
+    def _consider(self, line: bytes, wanted: set[str], oldest: float | None) -> None:
+        try:
+            entry = json.loads(line)
+            key, created = entry["key"], float(entry["created_at"])
+        except (ValueError, KeyError, TypeError):
+            self.damaged_lines += 1
+            return
+        if key not in wanted or (oldest is not None and created < oldest):
+            return
+        known = self._found.get(key)
+        if known is None or created >= float(known["created_at"]):
+            self._found[key] = entry
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The cached entry for a request key, counted as a hit."""
+        entry = self._found.get(key)
+        if entry is not None:
+            self.hits += 1
+            self.tokens_saved += int((entry.get("usage") or {}).get("total_tokens") or 0)
+        return entry
+
+    def put(self, key: str, row: ResultRow) -> None:
+        """Remember a successful answer (buffered; written as a segment every ``segment_rows``)."""
+        if not row.ok or row.cached or row.shared:
+            return
+        entry = {"key": key, "created_at": self.clock(), "model": row.model, "output": row.output,
+                 "finish_reason": row.finish_reason, "usage": row.usage}  # fmt: skip
+        self._buffer.append(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
+        if len(self._buffer) >= self.segment_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered entries as a new segment of this writer's own."""
+        if not self._buffer:
+            return
+        stamp = datetime.fromtimestamp(self.clock(), UTC).strftime(_STAMP)
+        directory = self.root / SEGMENTS_DIR
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{stamp}-{self._writer}-{self._seq:05d}.jsonl"
+        with path.open("wb") as handle:
+            handle.write(b"".join(self._buffer))
+        self._seq += 1
+        self._buffer.clear()
+
+    def stats(self) -> dict[str, int]:
+        return {"cache_hits": self.hits, "cache_tokens_saved": self.tokens_saved}
+
+
+def cached_row(record_id: str | int, entry: dict[str, Any]) -> ResultRow:
+    """A success row answered from the cache: same answer, nothing paid this run."""
+    return success_row(
+        record_id, entry.get("output"), model=entry.get("model"), finish_reason=entry.get("finish_reason"),
+        usage=None, attempts=0, cached=True,
+    )  # fmt: skip
+
+
+def expire_segments(root: Any, older_than_seconds: float, now: float | None = None) -> int:
+    """Delete segment files written more than ``older_than_seconds`` ago; return how many.
+
+    Safe beside running writers: segments are immutable and a writer only adds new ones.
+    """
+    cutoff = (time.time() if now is None else now) - older_than_seconds
+    removed = 0
+    for segment in _segments(root):
+        written = _segment_time(segment.name)
+        if written is not None and written < cutoff:
+            segment.unlink()
+            removed += 1
+    log.info("expired %d cache segment(s) older than %.0fs under %s", removed, older_than_seconds, root)
+    return removed
