@@ -19,6 +19,7 @@ from airflow_provider_anyfast.core.jsonmode import (
     reask_messages,
     response_format,
 )
+from airflow_provider_anyfast.core.records.rows import add_usage
 from airflow_provider_anyfast.core.responses import ChatCompletion
 from airflow_provider_anyfast.core.retry import CallHooks
 from airflow_provider_anyfast.exceptions import (
@@ -28,16 +29,6 @@ from airflow_provider_anyfast.exceptions import (
     AnyFastOutputError,
     AnyFastTruncatedOutputError,
 )
-
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens")
-
-
-def add_usage(total: dict[str, int], completion: ChatCompletion) -> dict[str, int]:
-    """Sum a completion's usage into ``total`` (usage may be missing: it counts as zero)."""
-    if completion.usage is not None:
-        for key, value in completion.usage.as_row_usage().items():
-            total[key] = total.get(key, 0) + value
-    return total
 
 
 @dataclass(slots=True)
@@ -114,7 +105,8 @@ def run_json_request(
             exc.usage = usage or None
             raise
         attempts += result.attempts
-        add_usage(usage, result.completion)
+        if result.completion.usage is not None:
+            usage = add_usage(usage, result.completion.usage.as_row_usage())
         try:
             value, json_value = check_answer(result.completion, schema)
         except AnyFastOutputError as exc:
