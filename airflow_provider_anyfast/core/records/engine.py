@@ -157,6 +157,8 @@ class RecordEngine:
                     elif send:
                         while self._in_flight >= self.concurrency.limit:
                             self._collect(block=True)
+                        if self.cancel.is_set():
+                            break  # stopped while waiting for a slot: send nothing more
                         self._in_flight += 1
                         pool.submit(self._call, item, key)
                 self._collect(block=False)
@@ -244,6 +246,8 @@ class RecordEngine:
             self.rpm.acquire(1, self.cancel)
         if self.tpm is not None:
             self.tpm.acquire(item.estimate, self.cancel)
+        if self.cancel.is_set():  # a stop also ends the waits above: they must not end in a request
+            raise _Aborted("not sent: the task is being stopped")
 
     def _on_retry(self, exc: AnyFastError, wait: float) -> None:
         if isinstance(exc, AnyFastRateLimitError):

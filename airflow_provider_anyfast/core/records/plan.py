@@ -48,7 +48,7 @@ class RecordsJob:
     def settings_fingerprint(self) -> dict[str, str]:
         """Digests of what shapes the answers, compared key by key on resume."""
         return {
-            "prompt": _digest([self.template.source, self.template.context, self.schema_json])[:16],
+            "prompt": _digest([*self.template.fingerprint_parts(), self.schema_json])[:16],
             "model": self.model,
             "params": _digest(dict(self.params))[:16],
             "id_field": str(self.id_field),

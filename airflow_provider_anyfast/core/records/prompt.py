@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jinja2
+import jinja2.meta
 import jinja2.sandbox
 
 from airflow_provider_anyfast.core.jsonmode import OutputSchema, json_messages
@@ -51,12 +52,22 @@ class PromptTemplate:
         env.filters["tojson"] = _tojson
         try:
             self._template = env.from_string(prompt)
+            self._names = jinja2.meta.find_undeclared_variables(env.parse(prompt))
         except jinja2.TemplateSyntaxError as exc:
             raise ValueError(f"'prompt' is not a valid Jinja template: {exc.message} (line {exc.lineno})") from None
         self.source = prompt
         self.context = dict(context or {})
         head: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}] if system_prompt else []
         self._head = json_messages(head, schema) if json_mode else head
+
+    def fingerprint_parts(self) -> list[Any]:
+        """What shapes every request besides the record, for the resume fingerprint.
+
+        The template, the fixed messages (system prompt, schema), and only the run values the
+        template uses: a new run_id or ts must not stop a rerun from resuming.
+        """
+        used = {key: value for key, value in self.context.items() if key in self._names}
+        return [self.source, self._head, used]
 
     def render(self, record: Any) -> str:
         """The user message for ``record``; TemplateFieldError names a missing field."""
