@@ -8,6 +8,30 @@ __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-anyfast"
 
+_CONN_FIELDS: dict[str, Any] = {
+    "model": {"label": "Default model", "schema": {"type": ["string", "null"]}},
+    "timeout": {"label": "Read timeout (seconds)", "schema": {"type": ["number", "null"], "exclusiveMinimum": 0}},
+    "max_retries": {"label": "Max retries", "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 50}},
+    "max_retry_wait": {
+        "label": "Longest server-requested wait (seconds)",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
+    "extra_models": {"label": "Extra model names", "schema": {"type": ["string", "null"]}},
+}
+_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["login", "schema", "port"],
+    "relabeling": {"password": "API token", "host": "Base URL"},
+    "placeholders": {
+        "host": "https://www.anyfast.ai",
+        "password": "sk-...",
+        "model": "gemini-2.5-flash",
+        "timeout": "120",
+        "max_retries": "5",
+        "max_retry_wait": "60",
+        "extra_models": "comma-separated model names",
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow's ProvidersManager (the entry point's target).
@@ -25,6 +49,11 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "connection-type": "anyfast",
                 "hook-class-name": "airflow_provider_anyfast.hooks.anyfast.AnyFastHook",
+                # Airflow >= 3.2 builds the connection form from these two keys only (the hook's
+                # get_connection_form_widgets/get_ui_field_behaviour serve Airflow 2.11).
+                "hook-name": "AnyFast",
+                "conn-fields": _CONN_FIELDS,
+                "ui-field-behaviour": _UI_FIELD_BEHAVIOUR,
             }
         ],
         "hooks": [
@@ -38,6 +67,9 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "AnyFast",
                 "python-modules": ["airflow_provider_anyfast.operators.anyfast"],
             }
+        ],
+        "task-decorators": [
+            {"name": "anyfast", "class-name": "airflow_provider_anyfast.decorators.anyfast.anyfast_task"},
         ],
         "integrations": [
             {

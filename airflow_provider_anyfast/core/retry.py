@@ -98,6 +98,8 @@ class _HintedWait(tenacity.wait.wait_base):
         hint = exc.retry_after if isinstance(exc, AnyFastError) else None
         if hint is None:
             return float(self.backoff(retry_state))
+        if retry_state.attempt_number > self.policy.max_retries:
+            return 0.0  # no retry follows (tenacity asks for the wait before it checks stop): keep the real error
         if hint > self.policy.max_retry_wait:
             too_long = AnyFastRetryWaitTooLongError(
                 f"AnyFast asked to wait {hint:.1f}s before retrying, more than max_retry_wait="

@@ -6,6 +6,7 @@ and so a wrong extra fails with its name and the fix, not deep inside a call.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from airflow_provider_anyfast.core.retry import RetryPolicy
 from airflow_provider_anyfast.exceptions import AnyFastConfigError
 
 EXTRA_PREFIX = "extra__anyfast__"
+log = logging.getLogger(__name__)
 
 
 class ConnectionSettings(BaseModel):
@@ -33,6 +35,8 @@ class ConnectionSettings(BaseModel):
     connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0, le=300)
     max_retries: int = Field(default=5, ge=0, le=50)
     max_retry_wait: float = Field(default=60.0, gt=0, le=3600)
+    backoff_initial: float = Field(default=1.0, ge=0, le=600)
+    backoff_max: float = Field(default=30.0, ge=0, le=3600)
     extra_models: tuple[str, ...] = ()
     price_table: dict[str, dict[str, float]] | None = None
 
@@ -59,6 +63,12 @@ class ConnectionSettings(BaseModel):
             if value is None or value == "":
                 continue
             cleaned[name] = value
+        unknown = sorted(set(cleaned) - set(cls.model_fields))
+        if unknown:  # most likely a typo ('max_retires'): say so rather than silently use the default
+            log.warning(
+                "anyfast connection: unknown extra(s) %s ignored; known extras are: %s",
+                ", ".join(unknown), ", ".join(sorted(cls.model_fields)),
+            )  # fmt: skip
         try:
             return cls.model_validate(cleaned)
         except ValidationError as exc:
@@ -69,7 +79,12 @@ class ConnectionSettings(BaseModel):
             raise AnyFastConfigError(f"invalid anyfast connection extras: {problems}") from None
 
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(max_retries=self.max_retries, max_retry_wait=self.max_retry_wait)
+        return RetryPolicy(
+            max_retries=self.max_retries,
+            max_retry_wait=self.max_retry_wait,
+            backoff_initial=self.backoff_initial,
+            backoff_max=self.backoff_max,
+        )
 
     def make_client(self, base_url: str | None, token: str | None, *, pool_size: int = 16) -> AnyFastClient:
         """The one place a client is built from connection settings."""

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -19,8 +20,14 @@ from airflow_provider_anyfast.core.completion import prepare_json_request, run_j
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.params import build_request, check_model
 from airflow_provider_anyfast.core.responses import ChatCompletion
+from airflow_provider_anyfast.core.retry import RetryPolicy
 from airflow_provider_anyfast.core.settings import ConnectionSettings
-from airflow_provider_anyfast.exceptions import AnyFastAuthError, AnyFastConnectionError, AnyFastError
+from airflow_provider_anyfast.exceptions import (
+    AnyFastAuthError,
+    AnyFastConfigError,
+    AnyFastConnectionError,
+    AnyFastError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,9 @@ class AnyFastHook(BaseHook):
     def _connection(self) -> Any:
         conn = self.get_connection(self.anyfast_conn_id)
         mask_secret(conn.password)
+        host = (conn.host or "").strip()
+        if "@" in host:  # a base URL with user:password in it: Airflow only masks the password field
+            mask_secret(urlsplit(host if "://" in host else f"//{host}").password)
         return conn
 
     @cached_property
@@ -81,7 +91,10 @@ class AnyFastHook(BaseHook):
 
     @cached_property
     def client(self) -> AnyFastClient:
-        return self.settings.make_client(self.base_url, self._connection.password, pool_size=self.pool_size)
+        try:
+            return self.settings.make_client(self.base_url, self._connection.password, pool_size=self.pool_size)
+        except AnyFastConfigError as exc:  # no token, a base URL that is not one: say which connection
+            raise AnyFastConfigError(f"connection {self.anyfast_conn_id!r}: {exc.message}") from None
 
     def resolve_model(self, model: str | None) -> str:
         """The call's model, else the connection's default; unknown names only warn."""
@@ -91,7 +104,7 @@ class AnyFastHook(BaseHook):
         """One chat completion; every parameter is range-checked before the request."""
         body = build_request(
             as_messages(messages),
-            model=self.resolve_model(model),
+            model=model or self.settings.model,  # build_request checks it (and warns once)
             params=params,
             extra_models=self.settings.extra_models,
         )
@@ -103,7 +116,7 @@ class AnyFastHook(BaseHook):
         """Stream text deltas over SSE; ``.completion`` (with usage) is set once iterated."""
         body = build_request(
             as_messages(messages),
-            model=self.resolve_model(model),
+            model=model or self.settings.model,  # build_request checks it (and warns once)
             params=params,
             extra_models=self.settings.extra_models,
             stream=True,
@@ -130,7 +143,7 @@ class AnyFastHook(BaseHook):
         output_schema = OutputSchema.coerce(schema)
         checked = build_request(
             as_messages(messages),
-            model=self.resolve_model(model),
+            model=model or self.settings.model,  # build_request checks it (and warns once)
             params=params,
             extra_models=self.settings.extra_models,
         )
@@ -151,8 +164,8 @@ class AnyFastHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the token and base URL with ``GET /v1/models``: spends no tokens."""
-        try:
-            models = self.list_models()
+        try:  # one try, no retries: a person is waiting on the Test button
+            models = self.client.list_models(retry=RetryPolicy(max_retries=0))
         except AnyFastAuthError as exc:
             return (
                 False,
@@ -199,24 +212,24 @@ class AnyFastHook(BaseHook):
         """Form widgets for the typed extras (shown in the connection form)."""
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import FloatField, IntegerField, StringField
+        from wtforms import IntegerField, StringField
         from wtforms.validators import NumberRange, Optional
 
+        # Airflow drops a hook whose widgets use any class but Integer/Password/String/BooleanField,
+        # so seconds are StringFields; ConnectionSettings parses and range-checks them.
         return {
             "model": StringField(lazy_gettext("Default model"), widget=BS3TextFieldWidget()),
-            "timeout": FloatField(
-                lazy_gettext("Read timeout (seconds)"),
-                validators=[Optional(), NumberRange(min=1)],
-                widget=BS3TextFieldWidget(),
+            "timeout": StringField(
+                lazy_gettext("Read timeout (seconds)"), validators=[Optional()], widget=BS3TextFieldWidget()
             ),
             "max_retries": IntegerField(
                 lazy_gettext("Max retries"),
                 validators=[Optional(), NumberRange(min=0, max=50)],
                 widget=BS3TextFieldWidget(),
             ),
-            "max_retry_wait": FloatField(
+            "max_retry_wait": StringField(
                 lazy_gettext("Longest server-requested wait (seconds)"),
-                validators=[Optional(), NumberRange(min=1)],
+                validators=[Optional()],
                 widget=BS3TextFieldWidget(),
             ),
             "extra_models": StringField(lazy_gettext("Extra model names"), widget=BS3TextFieldWidget()),
