@@ -119,7 +119,8 @@ def _iter_file(path: Any, first_position: int) -> Iterator[SourceItem]:
     with path.open("rb") as raw:
         stream: Any = gzip.GzipFile(fileobj=raw) if path.name.endswith(_GZIP_SUFFIX) else raw
         try:
-            for line_no, line in enumerate(stream, start=1):
+            # readline, not iteration: Airflow 2.11 wraps storage files in an object without __iter__
+            for line_no, line in enumerate(iter(stream.readline, b""), start=1):
                 item = _parse_line(line, line_no, path, position)
                 if item is not None:
                     yield item
