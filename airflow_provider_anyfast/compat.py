@@ -15,13 +15,16 @@ AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
 if TYPE_CHECKING or AIRFLOW_V3:
     from airflow.sdk import Asset as Asset
     from airflow.sdk import BaseHook, BaseOperator, ObjectStoragePath
-    from airflow.sdk.definitions.context import Context
+    from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, determine_kwargs, task_decorator_factory
+    from airflow.sdk.definitions.context import Context, context_merge
 else:  # pragma: no cover - exercised by the Airflow 2.11 CI leg
     from airflow.datasets import Dataset as Asset
+    from airflow.decorators.base import DecoratedOperator, TaskDecorator, task_decorator_factory
     from airflow.hooks.base import BaseHook
     from airflow.io.path import ObjectStoragePath
     from airflow.models.baseoperator import BaseOperator
-    from airflow.utils.context import Context
+    from airflow.utils.context import Context, context_merge
+    from airflow.utils.operator_helpers import determine_kwargs
 
 
 def mask_secret(secret: str | None) -> None:
@@ -33,6 +36,11 @@ def mask_secret(secret: str | None) -> None:
     except ImportError:  # pragma: no cover - Airflow 2.11
         from airflow.utils.log.secrets_masker import mask_secret as _mask  # type: ignore[no-redef]
     _mask(secret)
+
+
+def make_asset(uri: str) -> Asset:
+    """An Asset (a Dataset on 2.11) named by its URI, so the same URI always means the same asset."""
+    return Asset(uri) if not AIRFLOW_V3 else Asset(name=uri, uri=uri)
 
 
 def to_storage_path(value: Any, conn_id: str | None = None) -> ObjectStoragePath:
@@ -56,7 +64,13 @@ __all__ = [
     "BaseHook",
     "BaseOperator",
     "Context",
+    "DecoratedOperator",
     "ObjectStoragePath",
+    "TaskDecorator",
+    "context_merge",
+    "determine_kwargs",
+    "make_asset",
     "mask_secret",
+    "task_decorator_factory",
     "to_storage_path",
 ]

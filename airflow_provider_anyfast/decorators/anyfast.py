@@ -50,6 +50,7 @@ class _AnyFastDecoratedOperator(DecoratedOperator, AnyFastChatOperator):
     template_fields: Sequence[str] = (*DecoratedOperator.template_fields, *AnyFastChatOperator.template_fields)
     template_fields_renderers: ClassVar[dict[str, str]] = {**DecoratedOperator.template_fields_renderers}
     custom_operator_name: str = "@task.anyfast"
+    overwrite_rtif_after_execution: bool = True  # 3.x: the UI shows the prompt that was sent
 
     def __init__(
         self,
