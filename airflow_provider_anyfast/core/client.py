@@ -24,6 +24,7 @@ from airflow_provider_anyfast.core.retry import (
     call_with_retries,
     retry_after_from_headers,
 )
+from airflow_provider_anyfast.core.transport import FastJsonPost
 from airflow_provider_anyfast.exceptions import (
     AnyFastConfigError,
     AnyFastConnectionError,
@@ -109,12 +110,18 @@ class AnyFastClient:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise AnyFastConfigError("timeouts must be > 0 seconds")
         self.base_url = normalize_base_url(base_url)
+        # user:password in the base URL never goes out: requests would turn it into Basic auth, sent
+        # in place of the Bearer token. It stays in base_url only to be shown redacted (***@host).
+        parts = urlsplit(self.base_url)
+        self._api_base = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        self._secret = token.strip().encode()  # only to scrub it from error bodies that echo it
         self.timeout = (connect_timeout, read_timeout)
         self.retry = retry or RetryPolicy()
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self._post = FastJsonPost(self.session, self.timeout)
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {token.strip()}",
@@ -129,15 +136,18 @@ class AnyFastClient:
         self.session.close()
 
     def _url(self, path: str) -> str:
-        return f"{self.base_url}/v1/{path}"
+        return f"{self._api_base}/v1/{path}"
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None, stream: bool = False) -> requests.Response:
         """One HTTP exchange: network failures and error statuses become AnyFast errors."""
         try:
-            response = self.session.request(method, self._url(path), json=body, timeout=self.timeout, stream=stream)
+            if method == "POST" and not stream and body is not None:
+                response = self._post.post(self._url(path), body)
+            else:
+                response = self.session.request(method, self._url(path), json=body, timeout=self.timeout, stream=stream)
         except requests.Timeout as exc:
             raise AnyFastTimeoutError(
-                f"no answer from {redact_url(self.base_url)} within {self.timeout[1]:.0f}s ({type(exc).__name__})"
+                f"no answer from {redact_url(self.base_url)} within {self.timeout[1]:g}s ({type(exc).__name__})"
             ) from None
         except requests.RequestException as exc:
             raise AnyFastConnectionError(f"could not reach {redact_url(self.base_url)}: {type(exc).__name__}") from None
@@ -146,9 +156,11 @@ class AnyFastClient:
                 content = response.content
             except requests.RequestException:
                 content = b""
+            # A proxy may echo the request headers in its error page: the token never reaches a message.
             raise error_from_response(
-                response.status_code, content, retry_after=retry_after_from_headers(response.headers)
-            )
+                response.status_code, content.replace(self._secret, b"***"),
+                retry_after=retry_after_from_headers(response.headers),
+            )  # fmt: skip
         return response
 
     def chat(self, body: dict[str, Any], hooks: CallHooks | None = None) -> CallResult:
@@ -173,9 +185,9 @@ class AnyFastClient:
         )
         return ChatStream(_read_sse(response), attempts)
 
-    def list_models(self) -> list[dict[str, Any]]:
+    def list_models(self, retry: RetryPolicy | None = None) -> list[dict[str, Any]]:
         """``GET /v1/models``: the models this token may use (costs no tokens)."""
-        response, _ = call_with_retries(lambda: self._send("GET", "models", None), self.retry)
+        response, _ = call_with_retries(lambda: self._send("GET", "models", None), retry or self.retry)
         try:
             data = response.json().get("data", [])
         except (ValueError, AttributeError):

@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from airflow_provider_anyfast.compat import BaseOperator, Context, to_storage_path
+from airflow_provider_anyfast.assets import OutletAsset, declared_outlet, publish_event
+from airflow_provider_anyfast.compat import BaseOperator, Context
 from airflow_provider_anyfast.core.jsonmode import OutputSchema, response_format
 from airflow_provider_anyfast.core.params import validate_params
 from airflow_provider_anyfast.core.records.cache import ResultCache
@@ -25,6 +26,7 @@ from airflow_provider_anyfast.core.records.runner import ErrorRateExceededError,
 from airflow_provider_anyfast.core.records.source import iter_source
 from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowSink, RowStore
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook, Messages
+from airflow_provider_anyfast.storage import storage_path
 
 Schema = type[BaseModel] | Mapping[str, Any]
 DEFAULT_MAX_XCOM_BYTES = 5 * 1024 * 1024
@@ -117,6 +119,8 @@ class AnyFastRecordsOperator(BaseOperator):
     :param prices: per-model price table (per million tokens: input, output, cached_input);
         defaults to the connection's ``price_table`` extra. Gives the manifest's estimated cost.
     :param max_cost: a budget in the price table's currency: once spent, no new request is sent.
+    :param outlet_asset: the Asset (or URI) this task updates; its event carries the run's counts.
+        Default: ``output_path`` itself when it has no Jinja; ``False``: none (see docs/operators.md).
     """
 
     template_fields: Sequence[str] = (
@@ -154,9 +158,13 @@ class AnyFastRecordsOperator(BaseOperator):
         refresh: bool = False,
         prices: Mapping[str, Mapping[str, float]] | None = None,
         max_cost: float | None = None,
+        outlet_asset: OutletAsset = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.outlet_asset = declared_outlet(output_path, outlet_asset)
+        if self.outlet_asset is not None and self.outlet_asset not in self.outlets:
+            self.outlets = [*self.outlets, self.outlet_asset]
         self.records = records
         self.prompt = prompt
         self.output_schema = output_schema
@@ -228,7 +236,7 @@ class AnyFastRecordsOperator(BaseOperator):
     def _sink(self, context: Context) -> tuple[RowSink, str]:
         if self.output_path in (None, ""):
             return MemoryRowSink(self.max_xcom_bytes), "XCom"
-        root = to_storage_path(self.output_path, self.storage_conn_id)
+        root = storage_path(self.output_path, self.storage_conn_id, field="output_path")
         map_index = context["ti"].map_index if "ti" in context else -1
         if map_index is not None and map_index >= 0:
             root = root / f"map_index={map_index}"
@@ -237,7 +245,7 @@ class AnyFastRecordsOperator(BaseOperator):
     def _source(self) -> Any:
         records = self.records
         if isinstance(records, str) or hasattr(records, "open"):
-            return to_storage_path(records, self.storage_conn_id)
+            return storage_path(records, self.storage_conn_id, field="records")
         if isinstance(records, Mapping):
             raise TypeError(f"{self.task_id}: records must be a list of dicts or a storage URI, not a single dict")
         return list(records) if records is not None else []
@@ -256,10 +264,11 @@ class AnyFastRecordsOperator(BaseOperator):
     def _cache(self) -> ResultCache | None:
         if self.cache_path in (None, ""):
             return None
-        root = to_storage_path(self.cache_path, self.storage_conn_id)
+        root = storage_path(self.cache_path, self.storage_conn_id, field="cache_path")
         return ResultCache(root, max_age=self.cache_max_age, refresh=self.refresh)
 
     def execute(self, context: Context) -> Any:
+        self._cancel = threading.Event()  # a retry run by the same process (dag.test) starts un-cancelled
         records = self._source()
         sink, location = self._sink(context)
         job = self._job(context)
@@ -279,6 +288,8 @@ class AnyFastRecordsOperator(BaseOperator):
             if isinstance(sink, MemoryRowSink):  # keep every row, failed ones included, for inspection
                 context["ti"].xcom_push(key="rows", value=exc.summary["rows"])
             raise
+        if self.outlet_asset is not None:
+            publish_event(context, self.outlet_asset, summary, location)
         if isinstance(sink, MemoryRowSink):
             return summary["rows"]
         return {**summary, "path": location}

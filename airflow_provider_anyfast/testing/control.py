@@ -1,7 +1,7 @@
 """The ``/_control/`` endpoints: let another process (a demo, a crash test) drive the server.
 
 A subprocess server cannot be reached through Python objects, so its fault plan, latency
-and request log are exposed over HTTP, without auth.
+and request log are exposed over HTTP, without auth (``/_control/release`` answers held requests).
 """
 
 from __future__ import annotations
@@ -40,8 +40,12 @@ def _apply_faults(state: ServerState, data: Any) -> None:
     if latency is not None and (not isinstance(latency, int | float) or latency < 0):
         raise ValueError("latency must be a number >= 0")
     if random_cfg is not None:
-        seed = random_cfg.get("seed")
-        state.set_random_faults({str(k): float(v) for k, v in random_cfg["rates"].items()}, seed=seed)
+        hints = random_cfg.get("retry_hints")
+        state.set_random_faults(
+            {str(k): float(v) for k, v in random_cfg["rates"].items()}, seed=random_cfg.get("seed"),
+            retry_hints=None if hints is None else (float(hints[0]), float(hints[1])),
+            slow_delay=float(random_cfg.get("slow_delay", 1.0)),
+        )  # fmt: skip
     for fault, times in pushes:
         state.push_fault(fault, times)
     for contains, fault, rule_times in rules:
@@ -60,6 +64,9 @@ def handle_control(state: ServerState, method: str, path: str, query: str, raw: 
             _apply_faults(state, json.loads(raw or b"{}"))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             return _control_error(f"bad fault plan: {exc}")
+        return _json(200, {"ok": True})
+    if method == "POST" and path == "/_control/release":
+        state.release()
         return _json(200, {"ok": True})
     if method == "GET" and path == "/_control/requests":
         bodies = "bodies=1" in query.split("&")

@@ -21,7 +21,7 @@ CONTENT_KINDS = frozenset(
 )
 #: Faults that only make sense for ``stream: true`` (a non-streaming request gets a 500 / normal answer).
 STREAM_KINDS = frozenset({"stream_error", "stream_no_done"})
-FAULT_KINDS = ERROR_KINDS | CONTENT_KINDS | STREAM_KINDS | {"drop", "slow"}
+FAULT_KINDS = ERROR_KINDS | CONTENT_KINDS | STREAM_KINDS | {"drop", "slow", "hold"}
 BODY_SHAPES = frozenset({"dict", "list", "gemini", "html", "text"})
 
 _REASONS = {
@@ -70,6 +70,7 @@ class Fault:
     code: str | None = None
     body_shape: str = "dict"
     delay: float = 0.0
+    echo_auth: bool = False  # an error message that repeats the Authorization header, as careless proxies do
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -149,7 +150,7 @@ def _gemini_error(status: int, message: str, retry_delay: str | None) -> dict[st
     return {"error": error}
 
 
-def error_reply(fault: Fault) -> Reply:
+def error_reply(fault: Fault, authorization: str = "") -> Reply:
     """Render an error-status fault (rate_limit, server_error, status) in its body shape."""
     status = fault.http_status
     message, err_type, code = _REASONS.get(status, (f"HTTP {status}", "new_api_error", f"http_{status}"))
@@ -157,6 +158,8 @@ def error_reply(fault: Fault) -> Reply:
         code = fault.code
         if fault.code in _QUOTA_CODES:
             message, err_type = "You exceeded your current quota: the token's balance is exhausted", fault.code
+    if fault.echo_auth:
+        message = f"{message}; request had Authorization: {authorization}"
     headers = _retry_headers(fault)
     shape = fault.body_shape
     if shape == "dict" and fault.retry_delay is not None:

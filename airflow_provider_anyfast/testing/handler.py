@@ -249,10 +249,14 @@ class AnyFastHandler(BaseHTTPRequestHandler):
             return
         if kind == "slow" and fault is not None:
             self._wait(fault.delay)
+        if kind == "hold":
+            self.server.state.hold(self.server.stopping)
+            if self.server.stopping.is_set():
+                raise _Dropped
         if kind == "stream_error" and not stream:
             fault = Fault("server_error", status=500)
         if fault is not None and fault.kind in ERROR_KINDS:
-            reply = error_reply(fault)
+            reply = error_reply(fault, self.headers.get("Authorization", ""))
             log(reply.status, True, kind, body, text)
             self._send(reply)
             return

@@ -10,8 +10,9 @@ text), then the FIFO queue, then random faults, else a normal, deterministic ans
 Authenticated chat requests first wait ``latency`` seconds. Fault kinds: ``rate_limit``,
 ``server_error``, ``status``, ``drop``, ``slow``, ``fence``, ``prose``, ``invalid_json``,
 ``schema_mismatch``, ``truncated``, ``filtered``, ``filtered_raw``, ``empty``,
-``stream_error`` (a 500 for a non-streaming request) and ``stream_no_done`` (a normal
-answer for a non-streaming request). Usage rules: see ``usage.py``.
+``stream_error`` (a 500 for a non-streaming request), ``stream_no_done`` (a normal
+answer for a non-streaming request) and ``hold`` (a normal answer, once ``release()``
+is called: lets a test act at a known point of a run). Usage rules: see ``usage.py``.
 
 Run it alone with ``python -m airflow_provider_anyfast.testing.server --port 0``; other
 processes drive it through ``/_control/reset``, ``/_control/faults`` and ``/_control/requests``.
@@ -92,6 +93,7 @@ class AnyFastTestServer:
         if httpd is None:
             return
         httpd.stopping.set()
+        self._state.wake()  # held requests notice the stop
         httpd.shutdown()
         httpd.close_connections()
         httpd.server_close()
@@ -146,9 +148,32 @@ class AnyFastTestServer:
         """Chat requests whose message text contains ``contains`` get ``fault`` (``times`` None: always)."""
         self._state.add_rule(contains, fault, times)
 
-    def set_random_faults(self, rates: dict[str, float], seed: int | None = None) -> None:
-        """Each chat request draws a fault kind with these probabilities (seeded RNG)."""
-        self._state.set_random_faults(rates, seed)
+    def set_random_faults(
+        self,
+        rates: dict[str, float],
+        seed: int | None = None,
+        *,
+        retry_hints: tuple[float, float] | None = None,
+        slow_delay: float = 1.0,
+    ) -> None:
+        """Each chat request draws a fault kind with these probabilities (seeded RNG).
+
+        ``retry_hints=(low, high)``: each ``rate_limit`` draw carries one of the three retry
+        hint forms with a wait in that range; ``slow`` draws answer after ``slow_delay`` s.
+        """
+        self._state.set_random_faults(rates, seed, retry_hints=retry_hints, slow_delay=slow_delay)
+
+    def wait_for_requests(self, n: int, timeout: float = 30.0, path: str | None = "/v1/chat/completions") -> int:
+        """Block until ``n`` requests to ``path`` are logged (a dropped or timed-out one too); TimeoutError else."""
+        return self._state.wait_for_requests(n, timeout, path)
+
+    def wait_for_held(self, n: int = 1, timeout: float = 30.0) -> None:
+        """Block until ``n`` requests with a ``hold`` fault are waiting; TimeoutError else."""
+        self._state.wait_for_held(n, timeout)
+
+    def release(self) -> None:
+        """Answer every held request (and let later ``hold`` requests through) until ``reset``."""
+        self._state.release()
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -163,6 +188,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--random-fault", action="append", default=[], metavar="KIND=RATE", help="repeatable, e.g. rate_limit=0.1"
     )
+    parser.add_argument(
+        "--retry-hints", default=None, metavar="LOW,HIGH",
+        help="random rate limits carry a retry hint (each of the three forms) of LOW to HIGH seconds",
+    )  # fmt: skip
+    parser.add_argument("--slow-delay", type=float, default=1.0, help="seconds a random 'slow' answer takes")
     return parser.parse_args(argv)
 
 
@@ -179,8 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = AnyFastTestServer(
         args.host, args.port, args.token, args.latency, args.seed, models, log_bodies=not args.no_log_bodies
     )
+    hints = None
+    if args.retry_hints:
+        low, _, high = args.retry_hints.partition(",")
+        hints = (float(low), float(high or low))
     if rates:
-        server.set_random_faults(rates, seed=args.seed)
+        server.set_random_faults(rates, seed=args.seed, retry_hints=hints, slow_delay=args.slow_delay)
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

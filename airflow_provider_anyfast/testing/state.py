@@ -1,19 +1,25 @@
 """The test server's mutable state: request log and fault plan, shared by all handler threads.
 
 Tests drive the plan from their own thread while requests arrive on others, so every
-read and write goes through one lock.
+read and write goes through one lock. Tests wait on that lock's condition (a request
+logged, a request held) instead of sleeping.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from airflow_provider_anyfast.testing.faults import FAULT_KINDS, Fault
 from airflow_provider_anyfast.testing.usage import PrefixCache
+
+DEFAULT_SLOW_DELAY = 1.0
+#: The ways a 429 tells the client how long to wait, one per random ``rate_limit`` draw with hints.
+RETRY_HINT_FORMS = ("retry_after", "retry_after_ms", "retry_delay")
 
 
 @dataclass(frozen=True)
@@ -50,27 +56,81 @@ class ServerState:
 
     def __init__(self, seed: int = 0, latency: float = 0.0) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._log: list[RequestRecord] = []
         self._rules: list[_Rule] = []
         self._queue: deque[Fault] = deque()
         self._rates: list[tuple[str, float]] = []
+        self._retry_hints: tuple[float, float] | None = None
+        self._slow_delay = DEFAULT_SLOW_DELAY
         self._rng = random.Random(seed)
+        self._held = 0
+        self._released = False
+        self._epoch = 0
         self.latency = latency
         self.prefix_cache = PrefixCache()
 
     def reset(self) -> None:
-        """Clear the log, rules, queued and random faults, and the prefix cache."""
+        """Clear the log, rules, queued and random faults, held requests and the prefix cache."""
         with self._lock:
             self._log.clear()
             self._rules.clear()
             self._queue.clear()
             self._rates = []
+            self._retry_hints = None
+            self._slow_delay = DEFAULT_SLOW_DELAY
+            self._held = 0
+            self._released = False
+            self._epoch += 1  # requests held before the reset are let go
+            self._changed.notify_all()
         self.prefix_cache.clear()
 
     def record(self, entry: RequestRecord) -> None:
-        """Append one request to the log."""
+        """Append one request to the log (and wake whoever waits for it)."""
         with self._lock:
             self._log.append(entry)
+            self._changed.notify_all()
+
+    def wait_for_requests(self, n: int, timeout: float, path: str | None = "/v1/chat/completions") -> int:
+        """Block until ``n`` requests to ``path`` are logged; return the count, TimeoutError if not in time."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while (count := sum(1 for r in self._log if path is None or r.path == path)) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{count} request(s) to {path} logged within {timeout}s, wanted {n}")
+                self._changed.wait(left)
+            return count
+
+    def hold(self, stopping: threading.Event) -> None:
+        """Called by a ``hold`` request: count it, then wait for ``release`` (or a reset, or ``wake`` on stop)."""
+        with self._lock:
+            self._held += 1
+            epoch = self._epoch
+            self._changed.notify_all()
+            while not self._released and self._epoch == epoch and not stopping.is_set():
+                self._changed.wait()
+
+    def wake(self) -> None:
+        """Wake every waiter so it re-checks its condition (the server is stopping)."""
+        with self._lock:
+            self._changed.notify_all()
+
+    def wait_for_held(self, n: int, timeout: float) -> None:
+        """Block until ``n`` requests are held; TimeoutError if not in time."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._held < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self._held} request(s) held within {timeout}s, wanted {n}")
+                self._changed.wait(left)
+
+    def release(self) -> None:
+        """Let every held request (and every later ``hold`` one) be answered normally."""
+        with self._lock:
+            self._released = True
+            self._changed.notify_all()
 
     def records(self) -> list[RequestRecord]:
         """A snapshot copy of the log."""
@@ -96,8 +156,25 @@ class ServerState:
         with self._lock:
             self._rules.append(_Rule(contains, fault, times))
 
-    def set_random_faults(self, rates: dict[str, float], seed: int | None = None) -> None:
-        """Draw a fault kind per chat request with these probabilities (their sum <= 1)."""
+    def set_random_faults(
+        self,
+        rates: dict[str, float],
+        seed: int | None = None,
+        *,
+        retry_hints: tuple[float, float] | None = None,
+        slow_delay: float = DEFAULT_SLOW_DELAY,
+    ) -> None:
+        """Draw a fault kind per chat request with these probabilities (their sum <= 1).
+
+        With ``retry_hints=(low, high)``, a ``rate_limit`` draw also picks, from the same
+        seeded RNG, one of the three hint forms (``Retry-After`` seconds, ``retry-after-ms``,
+        a Gemini ``retryDelay`` body) and a wait between ``low`` and ``high`` seconds.
+        ``slow`` draws answer after ``slow_delay`` seconds.
+        """
+        if retry_hints is not None and not 0 <= retry_hints[0] <= retry_hints[1]:
+            raise ValueError(f"retry_hints must be (low, high) with 0 <= low <= high, got {retry_hints!r}")
+        if slow_delay < 0:
+            raise ValueError("slow_delay must be >= 0")
         for kind, rate in rates.items():
             if kind not in FAULT_KINDS:
                 raise ValueError(f"unknown fault kind {kind!r}")
@@ -107,6 +184,8 @@ class ServerState:
             raise ValueError("random fault rates must sum to at most 1")
         with self._lock:
             self._rates = [(kind, float(rate)) for kind, rate in rates.items() if rate > 0]
+            self._retry_hints = None if retry_hints is None else (float(retry_hints[0]), float(retry_hints[1]))
+            self._slow_delay = float(slow_delay)
             if seed is not None:
                 self._rng = random.Random(seed)
 
@@ -126,5 +205,19 @@ class ServerState:
                 for kind, rate in self._rates:
                     total += rate
                     if draw < total:
-                        return Fault(kind, delay=1.0) if kind == "slow" else Fault(kind)
+                        return self._random_fault(kind)
         return None
+
+    def _random_fault(self, kind: str) -> Fault:
+        """The fault of one random draw (the lock is held: the RNG sequence stays seeded)."""
+        if kind == "slow":
+            return Fault(kind, delay=self._slow_delay)
+        if kind != "rate_limit" or self._retry_hints is None:
+            return Fault(kind)
+        form = self._rng.choice(RETRY_HINT_FORMS)
+        wait = round(self._rng.uniform(*self._retry_hints), 3)
+        if form == "retry_after":
+            return Fault(kind, retry_after=wait)
+        if form == "retry_after_ms":
+            return Fault(kind, retry_after_ms=max(0, round(wait * 1000)))
+        return Fault(kind, retry_delay=f"{wait}s")

@@ -80,7 +80,7 @@ class ResultCache:
         oldest = self.clock() - self.max_age if self.max_age else None
         for segment in _segments(self.root):
             with segment.open("rb") as handle:
-                for line in handle:
+                for line in iter(handle.readline, b""):  # Airflow 2.11's file wrapper has no __iter__
                     self._consider(line, wanted, oldest)
         return len(self._found)
 

@@ -10,11 +10,12 @@ then get rows that say why.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -142,7 +143,7 @@ class RecordEngine:
     def run(self, items: Iterable[WorkItem | ResultRow]) -> RunCounts:
         """Process every item; rows already decided (refused records) go straight to the sink."""
         last_flush = time.monotonic()
-        with ThreadPoolExecutor(self.settings.max_concurrency, thread_name_prefix="anyfast") as pool:
+        with self._workers() as pool:
             for item in items:
                 if self.cancel.is_set():
                     break
@@ -170,6 +171,27 @@ class RecordEngine:
                 self._collect(block=True)
         self.progress.log_now(self.counts, self.concurrency.limit)
         return self.counts
+
+    @contextlib.contextmanager
+    def _workers(self) -> Iterator[ThreadPoolExecutor]:
+        """The worker threads, and what becomes of their work when the loop fails.
+
+        On a failure (storage down, input unreadable, task killed) requests in flight end after their
+        current try, with no retries, and their rows (already paid for) are still written if the sink
+        takes them, so a rerun does not pay for them again.
+        """
+        pool = ThreadPoolExecutor(self.settings.max_concurrency, thread_name_prefix="anyfast")
+        try:
+            yield pool
+        except BaseException:
+            self.cancel.set()
+            pool.shutdown(wait=True)  # every worker has handed back its row now
+            with contextlib.suppress(Exception):  # a sink that fails too cannot keep them
+                while self._in_flight:
+                    self._collect(block=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
     def _collect(self, *, block: bool) -> None:
         """Write finished rows; when blocking, wake at least once per progress interval."""

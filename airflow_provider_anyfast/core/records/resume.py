@@ -144,7 +144,8 @@ class PartIndex:
         self.parts.append(part)
         problems: list[str] = []
         with part.path.open("rb") as stream:
-            for line_no, line in enumerate(stream, start=1):
+            # readline, not iteration: Airflow 2.11 wraps storage files in an object without __iter__
+            for line_no, line in enumerate(iter(stream.readline, b""), start=1):
                 if not line.strip():
                     continue
                 row = parse_row_line(line)

@@ -7,6 +7,7 @@ no Airflow in sight, so the same run can be driven from a test or a script.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -23,7 +24,7 @@ from airflow_provider_anyfast.core.records.plan import RecordsJob, plan, work
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
 from airflow_provider_anyfast.core.records.source import SourceItem
-from airflow_provider_anyfast.core.records.store import RowSink, RowStore
+from airflow_provider_anyfast.core.records.store import RowSink, RowStorageError, RowStore
 
 log = logging.getLogger("airflow_provider_anyfast.records")
 
@@ -90,11 +91,20 @@ def run_records(
     )
     try:
         engine.run(work(spec.job, source(), done))
-    finally:
-        if engine.cancel.is_set():
+    except RowStorageError as exc:
+        raise RowStorageError(
+            f"Writing result rows to {spec.location} failed, so the run stopped sending requests: {exc}. "
+            "Rows written before the failure are kept: once the storage works again, rerun the task (an "
+            "Airflow retry does this) and only the records without a success row there are sent again."
+        ) from exc
+    except BaseException:
+        with contextlib.suppress(Exception):  # keep every answer already paid for that can still be written
             sink.flush()
+        raise
+    finally:
         reuse.flush()
     if engine.cancel.is_set():
+        sink.flush()
         raise RuntimeError(f"the run was stopped; rows written so far are in {spec.location}")
     summary = sink.close(
         {

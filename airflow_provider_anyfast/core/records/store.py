@@ -231,7 +231,8 @@ class RowStore:
 
     def _kept_lines(self, part: OldPart, keep: set[int], carried: RunCounts) -> Iterable[bytes]:
         with part.path.open("rb") as stream:
-            for line_no, line in enumerate(stream, start=1):
+            # readline, not iteration: Airflow 2.11 wraps storage files in an object without __iter__
+            for line_no, line in enumerate(iter(stream.readline, b""), start=1):
                 if line_no in keep:
                     row = parse_row_line(line)
                     assert isinstance(row, dict), "an indexed line is a readable row"

@@ -1,0 +1,157 @@
+"""Retry storms, and which layer retries what (they must add up, never multiply).
+
+- the client (tenacity) retries one request's transport failures: 429, 5xx, drops, timeouts,
+  at most ``max_retries`` times, waiting the server's hint (capped) or a jittered backoff;
+- the engine re-asks once (``max_output_retries``) when the answer is not valid JSON;
+- an Airflow task retry resumes from the row store: only records without a success row go out again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_anyfast.core.client import AnyFastClient
+from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine
+from airflow_provider_anyfast.core.records.plan import RecordsJob, work
+from airflow_provider_anyfast.core.records.prompt import PromptTemplate
+from airflow_provider_anyfast.core.records.source import iter_source
+from airflow_provider_anyfast.core.records.store import MemoryRowSink
+from airflow_provider_anyfast.core.retry import RetryPolicy
+from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
+
+PROMPT = "Classify record {{ record.id }}: {{ record.text }}"
+CONCURRENCY_IN_LOG = re.compile(r"concurrency (\d+)")
+RETRY_WAIT_IN_LOG = re.compile(r"retrying in ([0-9.]+)s")
+
+
+@pytest.fixture
+def make_client(anyfast_server: AnyFastTestServer) -> Iterator[Any]:
+    """``make_client(max_retries)``: a client of the local server with millisecond backoff and a 1 s wait cap."""
+    made: list[AnyFastClient] = []
+
+    def make(max_retries: int = 4) -> AnyFastClient:
+        policy = RetryPolicy(max_retries=max_retries, max_retry_wait=1.0, backoff_initial=0.01, backoff_max=0.05)
+        made.append(AnyFastClient(anyfast_server.base_url, anyfast_server.token, retry=policy, pool_size=8))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def run_engine(client: AnyFastClient, records: list[dict[str, Any]], **settings: Any) -> tuple[RecordEngine, list]:
+    job = RecordsJob(PromptTemplate(PROMPT), "gemini-2.5-flash", {"response_format": {"type": "json_object"}}, "id")
+    sink = MemoryRowSink()
+    engine = RecordEngine(client, None, sink, EngineSettings(**settings), total=len(records))
+    engine.run(work(job, iter_source(records)))
+    return engine, sink.rows
+
+
+def retry_waits(caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The waits the client announced before each retry (its own log line, one per retry)."""
+    found = (
+        RETRY_WAIT_IN_LOG.search(r.getMessage()) for r in caplog.records if r.name == "airflow_provider_anyfast.retry"
+    )
+    return [float(m.group(1)) for m in found if m]
+
+
+def test_sustained_429s_halve_concurrency_and_it_grows_back(
+    anyfast_server: AnyFastTestServer, make_client: Any, caplog: pytest.LogCaptureFixture, kit: Any
+) -> None:
+    """A burst of 60 rate limits (hinted 10 ms): AdaptiveConcurrency halves, then climbs back to the maximum."""
+    anyfast_server.push_fault(Fault("rate_limit", retry_after_ms=10), times=60)
+    records = kit.make_records(200)
+    caplog.set_level(logging.INFO, logger="airflow_provider_anyfast")
+
+    client = make_client(max_retries=60)  # the burst is FIFO: one record may draw many of them in a row
+    engine, rows = run_engine(client, records, max_concurrency=8, progress_interval=0.0001)
+
+    assert [r["status"] for r in rows] == ["success"] * 200
+    assert sum(r["attempts"] for r in rows) == anyfast_server.request_count() == 260
+    assert engine.concurrency.decreases >= 1
+    seen = [int(m.group(1)) for m in map(CONCURRENCY_IN_LOG.search, caplog.messages) if m]
+    assert min(seen) <= 4, f"the limit never halved: {Counter(seen)}"
+    assert seen[-1] == engine.concurrency.limit == 8, "the limit grew back to max_concurrency"
+    assert set(retry_waits(caplog)) == {0.01}, "each retry waited the server's hint"
+
+
+def test_retry_waits_are_capped_and_attempts_bounded(
+    anyfast_server: AnyFastTestServer, make_client: Any, caplog: pytest.LogCaptureFixture, kit: Any
+) -> None:
+    """Hinted waits are honoured up to max_retry_wait, backoff stays under backoff_max, attempts <= max_retries+1."""
+    anyfast_server.add_rule("rec-00000", Fault("rate_limit", retry_after=0.05))  # always, within the cap
+    anyfast_server.add_rule("rec-00001", Fault("server_error", status=503))  # always, no hint: backoff
+    anyfast_server.add_rule("rec-00002", Fault("rate_limit", retry_after=30))  # past the 1 s cap: fail at once
+    caplog.set_level(logging.WARNING, logger="airflow_provider_anyfast.retry")
+
+    _, rows = run_engine(make_client(max_retries=4), kit.make_records(3), max_concurrency=1)
+
+    hinted, backoff, too_long = rows
+    assert (hinted["status"], hinted["error"]["type"], hinted["attempts"]) == ("error", "rate_limit", 5)
+    assert (backoff["status"], backoff["error"]["type"], backoff["attempts"]) == ("error", "server_error", 5)
+    assert (too_long["status"], too_long["error"]["type"], too_long["attempts"]) == ("error", "retry_wait_too_long", 1)
+    assert "max_retry_wait" in too_long["error"]["message"]
+    per_record = Counter(kit.record_of(r.body) for r in anyfast_server.requests)
+    assert per_record == {"rec-00000": 5, "rec-00001": 5, "rec-00002": 1}, "max_retries=4: at most 5 requests each"
+    waits = retry_waits(caplog)
+    assert len(waits) == 8  # 4 retries each for the first two records, none for the refused wait
+    assert waits[:4] == [0.05] * 4, "the server's Retry-After is what we wait"
+    assert all(0 <= w <= 0.05 for w in waits[4:]), "backoff never exceeds backoff_max"
+    assert sum(waits) <= 2 * 4 * max(1.0, 0.05), "total wait <= records x max_retries x cap"
+
+
+def test_what_is_never_retried(anyfast_server: AnyFastTestServer, make_client: Any, kit: Any) -> None:
+    """A bad request, a cut-off or blocked answer: one request each. An exhausted quota: the run stops sending."""
+    faults = [Fault("status", status=400), Fault("status", status=404), Fault("status", status=413),
+              Fault("status", status=422), Fault("truncated"), Fault("filtered"),
+              Fault("rate_limit", code="insufficient_quota")]  # fmt: skip
+    for i, fault in enumerate(faults):
+        anyfast_server.add_rule(f"rec-{i:05d}", fault)
+
+    _, rows = run_engine(make_client(max_retries=4), kit.make_records(len(faults) + 2), max_concurrency=1)
+
+    assert [(r["status"], r["error"]["type"], r["attempts"]) for r in rows] == [
+        *[("error", "bad_request", 1)] * 4, ("truncated", "truncated", 1), ("filtered", "filtered", 1),
+        ("error", "quota_exhausted", 1), ("error", "aborted", 0), ("error", "aborted", 0),
+    ]  # fmt: skip
+    assert anyfast_server.request_count() == len(faults), "one request per record, none after the quota ran out"
+
+
+RETRY_DAG = """
+with DAG(DAG_ID, schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False) as dag:
+    AnyFastRecordsOperator(
+        task_id="classify", records=RECORDS, prompt=PROMPT, id_field="id", output_path=OUT,
+        chunk_rows=3, max_concurrency=2, retries=2, retry_delay=timedelta(seconds=0),
+    )
+"""
+
+
+def test_airflow_task_retry_resends_only_unfinished_records(
+    anyfast_server: AnyFastTestServer, set_conn: Any, dag_runner: Any, kit: Any, tmp_path: Path
+) -> None:
+    """Try 1: two records exhaust their retries, the task fails. Try 2 (Airflow's retry) sends only those two."""
+    max_retries = 3
+    set_conn(extra={"max_retries": max_retries})
+    for rid in ("rec-00003", "rec-00007"):
+        anyfast_server.add_rule(rid, Fault("server_error", status=502), times=max_retries + 1)
+    records = kit.make_records(10)
+    out = tmp_path / "out"
+    path = dag_runner.write(RETRY_DAG, "task_retry", {"RECORDS": records, "PROMPT": PROMPT, "OUT": str(out)})
+
+    run = dag_runner.run(path, "task_retry")
+
+    assert run.ok, run.output[-3000:]
+    assert run.tries("classify") == 2, "Airflow retried the task once"
+    assert "ended without a valid answer" in run.output  # try 1 failed on the error rate
+    rows = kit.exactly_once(kit.folder_rows(out))
+    assert set(rows) == {r["id"] for r in records} and {r["status"] for r in rows.values()} == {"success"}
+    per_record = Counter(kit.record_of(r.body) for r in anyfast_server.requests)
+    # The failed ones: max_retries + 1 requests in try 1 (no more: the layers add, not multiply), 1 in try 2.
+    assert per_record == {r["id"]: 1 for r in records} | {"rec-00003": max_retries + 2, "rec-00007": max_retries + 2}
