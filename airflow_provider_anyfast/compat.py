@@ -54,7 +54,15 @@ def to_storage_path(value: Any, conn_id: str | None = None) -> ObjectStoragePath
     text = str(value)
     if "://" not in text:
         text = "file://" + text
+    if text.startswith("file://"):
+        conn_id = None  # a local path needs no connection (and would print as file://conn@/...)
     return ObjectStoragePath(text, conn_id=conn_id) if conn_id else ObjectStoragePath(text)
+
+
+def display_uri(path: ObjectStoragePath) -> str:
+    """``s3://bucket/key`` for a path, without the ``conn_id@`` part Airflow puts in ``str(path)``."""
+    protocol = path.protocol if isinstance(path.protocol, str) else path.protocol[0]
+    return f"{protocol}://{path.path}"
 
 
 __all__ = [
@@ -69,6 +77,7 @@ __all__ = [
     "TaskDecorator",
     "context_merge",
     "determine_kwargs",
+    "display_uri",
     "make_asset",
     "mask_secret",
     "task_decorator_factory",

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from airflow_provider_anyfast.assets import OutletAsset, declared_outlet, publish_event
-from airflow_provider_anyfast.compat import BaseOperator, Context
+from airflow_provider_anyfast.compat import BaseOperator, Context, display_uri
 from airflow_provider_anyfast.core.jsonmode import OutputSchema, response_format
 from airflow_provider_anyfast.core.params import validate_params
 from airflow_provider_anyfast.core.records.cache import ResultCache
@@ -240,7 +240,7 @@ class AnyFastRecordsOperator(BaseOperator):
         map_index = context["ti"].map_index if "ti" in context else -1
         if map_index is not None and map_index >= 0:
             root = root / f"map_index={map_index}"
-        return RowStore(root, chunk_rows=self.chunk_rows), str(root)
+        return RowStore(root, chunk_rows=self.chunk_rows), display_uri(root)
 
     def _source(self) -> Any:
         records = self.records
