@@ -1,0 +1,1 @@
+"""Performance benchmarks: figures, not tests (run ``./scripts/bench``; see README "Benchmarks")."""
