@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-anyfast"
 
-_CONN_FIELDS: dict[str, Any] = {
+CONN_FIELDS: dict[str, Any] = {
     "model": {"label": "Default model", "schema": {"type": ["string", "null"]}},
     "timeout": {"label": "Read timeout (seconds)", "schema": {"type": ["number", "null"], "exclusiveMinimum": 0}},
     "max_retries": {"label": "Max retries", "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 50}},
@@ -18,7 +18,7 @@ _CONN_FIELDS: dict[str, Any] = {
     },
     "extra_models": {"label": "Extra model names", "schema": {"type": ["string", "null"]}},
 }
-_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["login", "schema", "port"],
     "relabeling": {"password": "API token", "host": "Base URL"},
     "placeholders": {
@@ -52,8 +52,8 @@ def get_provider_info() -> dict[str, Any]:
                 # Airflow >= 3.2 builds the connection form from these two keys only (the hook's
                 # get_connection_form_widgets/get_ui_field_behaviour serve Airflow 2.11).
                 "hook-name": "AnyFast",
-                "conn-fields": _CONN_FIELDS,
-                "ui-field-behaviour": _UI_FIELD_BEHAVIOUR,
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
         "hooks": [

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
+from airflow_provider_anyfast import UI_FIELD_BEHAVIOUR
 from airflow_provider_anyfast.compat import BaseHook, mask_secret
 from airflow_provider_anyfast.core.client import AnyFastClient, ChatStream, redact_url
 from airflow_provider_anyfast.core.completion import prepare_json_request, run_json_request
@@ -192,20 +193,12 @@ class AnyFastHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Hide the fields AnyFast does not use; name the others for what they hold."""
-        return {
-            "hidden_fields": ["login", "schema", "port"],
-            "relabeling": {"password": "API token", "host": "Base URL"},
-            "placeholders": {
-                "host": "https://www.anyfast.ai",
-                "password": "sk-...",
-                "model": "gemini-2.5-flash",
-                "timeout": "120",
-                "max_retries": "5",
-                "max_retry_wait": "60",
-                "extra_models": "comma-separated model names",
-            },
-        }
+        """Hide the fields AnyFast does not use; name the others for what they hold (Airflow 2.11's form).
+
+        The same behaviour as the provider info's ``ui-field-behaviour`` (Airflow >= 3.2's form),
+        with the key spelling the hook API uses.
+        """
+        return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:

@@ -27,24 +27,14 @@ import threading
 from collections.abc import Sequence
 from types import FrameType, TracebackType
 
+from airflow_provider_anyfast.core.params import KNOWN_MODELS
 from airflow_provider_anyfast.testing.faults import Fault
 from airflow_provider_anyfast.testing.handler import AnyFastHTTPServer
 from airflow_provider_anyfast.testing.state import RequestRecord, ServerState
 
 __all__ = ["DEFAULT_MODELS", "AnyFastTestServer", "Fault", "RequestRecord", "main"]
 
-DEFAULT_MODELS: tuple[str, ...] = (
-    "gemini-3.1-pro-preview",
-    "gemini-3.1-flash-image-preview",
-    "gemini-3.1-flash-lite-preview",
-    "gemini-3-pro-preview",
-    "gemini-3-pro-image-preview",
-    "gemini-3-flash-preview",
-    "gemini-2.5-pro",
-    "gemini-2.5-flash",
-    "gemini-2.5-flash-lite",
-    "gemini-2.0-flash",
-)
+DEFAULT_MODELS: tuple[str, ...] = KNOWN_MODELS  # the API reference's list, kept as data in one place
 
 
 class AnyFastTestServer:
