@@ -1,0 +1,238 @@
+"""AnyFastRecordsOperator: many records in one task, one validated result row per record.
+
+Declarative: it checks what it can when the DAG is parsed, turns its rendered fields
+into a job, a source and a sink, hands them to the Airflow-free record runner, and
+returns the rows (XCom mode) or the manifest (storage mode).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow_provider_anyfast.assets import OutletAsset, declared_outlet, publish_event
+from airflow_provider_anyfast.compat import BaseOperator, Context, display_uri
+from airflow_provider_anyfast.core.jsonmode import OutputSchema, response_format
+from airflow_provider_anyfast.core.params import validate_params
+from airflow_provider_anyfast.core.records.cache import ResultCache
+from airflow_provider_anyfast.core.records.cost import Price, parse_price_table
+from airflow_provider_anyfast.core.records.engine import EngineSettings
+from airflow_provider_anyfast.core.records.plan import DEFAULT_CONTEXT_TOKENS, RecordsJob
+from airflow_provider_anyfast.core.records.prompt import PromptTemplate
+from airflow_provider_anyfast.core.records.runner import ErrorRateExceededError, RunSpec, run_records
+from airflow_provider_anyfast.core.records.source import iter_source
+from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowSink, RowStore
+from airflow_provider_anyfast.hooks.anyfast import AnyFastHook
+from airflow_provider_anyfast.operators.chat import Schema
+from airflow_provider_anyfast.storage import storage_path
+
+DEFAULT_MAX_XCOM_BYTES = 5 * 1024 * 1024
+RUN_CONTEXT_KEYS = ("ds", "ds_nodash", "ts", "run_id", "params")
+
+
+class AnyFastRecordsOperator(BaseOperator):
+    """Many records in one task: one validated JSON answer (a result row) per record.
+
+    :param records: a list of dicts (an upstream XCom), or the URI / ObjectStoragePath of a
+        JSON Lines file or folder of them (templated). Storage input is streamed.
+    :param prompt: a Jinja template rendered per record, with ``record`` (and ``params``,
+        ``ds``, ``ts``, ``run_id``) in its context, e.g. ``"Classify: {{ record.text }}"``.
+    :param output_schema: pydantic model class or JSON-schema dict each answer must match.
+    :param id_field: the record field that identifies it in the output (default: position).
+    :param output_path: where rows go (templated URI); without it, rows go to XCom.
+    :param storage_conn_id: connection for object storage paths given as strings (templated, as is
+        ``anyfast_conn_id``).
+    :param max_concurrency: requests in flight at once within this task.
+    :param requests_per_minute: client-side request rate limit.
+    :param tokens_per_minute: client-side token rate limit (estimated before, settled after).
+    :param max_total_tokens: a budget: once spent, no new request is sent.
+    :param max_error_rate: share of records that may end without a valid answer.
+    :param max_input_tokens: records whose estimated prompt exceeds this are refused unsent.
+    :param completion_params: max_tokens, temperature, ... as in the API, checked before sending.
+    :param dedup: send identical rendered requests once; the other records share the answer.
+    :param cache_path: URI of a content-addressed answer cache shared across runs (templated).
+    :param cache_max_age: seconds after which cached answers are ignored.
+    :param refresh: bypass the cache for reads (new answers are still written to it).
+    :param prices: per-model price table (per million tokens: input, output, cached_input);
+        defaults to the connection's ``price_table`` extra. Gives the manifest's estimated cost.
+    :param max_cost: a budget in the price table's currency: once spent, no new request is sent.
+    :param outlet_asset: the Asset (or URI) this task updates; its event carries the run's counts.
+        Default: ``output_path`` itself when it has no Jinja; ``False``: none (see docs/operators.md).
+    """
+
+    template_fields: Sequence[str] = (
+        "records", "output_path", "system_prompt", "model", "cache_path", "anyfast_conn_id", "storage_conn_id",
+    )  # fmt: skip
+    ui_color = "#a9d6ff"
+
+    def __init__(
+        self,
+        *,
+        records: Any,
+        prompt: str,
+        output_schema: Schema | None = None,
+        system_prompt: str | None = None,
+        id_field: str | None = None,
+        model: str | None = None,
+        anyfast_conn_id: str = AnyFastHook.default_conn_name,
+        output_path: Any = None,
+        storage_conn_id: str | None = None,
+        max_concurrency: int = 8,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        max_total_tokens: int | None = None,
+        max_error_rate: float = 0.0,
+        max_output_retries: int = 1,
+        max_input_tokens: int = DEFAULT_CONTEXT_TOKENS,
+        use_json_schema: bool = False,
+        progress_interval: float = 30.0,
+        chunk_rows: int = 1000,
+        max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
+        completion_params: dict[str, Any] | None = None,
+        dedup: bool = True,
+        cache_path: Any = None,
+        cache_max_age: float | None = None,
+        refresh: bool = False,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+        max_cost: float | None = None,
+        outlet_asset: OutletAsset = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.outlet_asset = declared_outlet(output_path, outlet_asset)
+        if self.outlet_asset is not None and self.outlet_asset not in self.outlets:
+            self.outlets = [*self.outlets, self.outlet_asset]
+        self.records = records
+        self.prompt = prompt
+        self.output_schema = output_schema
+        self.system_prompt = system_prompt
+        self.id_field = id_field
+        self.model = model
+        self.anyfast_conn_id = anyfast_conn_id
+        self.output_path = output_path
+        self.storage_conn_id = storage_conn_id
+        self.max_concurrency = max_concurrency
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
+        self.max_total_tokens = max_total_tokens
+        self.max_error_rate = max_error_rate
+        self.max_output_retries = max_output_retries
+        self.max_input_tokens = max_input_tokens
+        self.use_json_schema = use_json_schema
+        self.progress_interval = progress_interval
+        self.chunk_rows = chunk_rows
+        self.max_xcom_bytes = max_xcom_bytes
+        self.dedup = dedup
+        self.cache_path = cache_path
+        self.cache_max_age = cache_max_age
+        self.refresh = refresh
+        self.prices = dict(prices) if prices is not None else None
+        self.max_cost = max_cost
+        self.completion_params = dict(completion_params or {})
+        self._cancel = threading.Event()
+        self._check_arguments()
+
+    def _check_arguments(self) -> None:
+        """Everything that can be checked without the records: at DAG parse time, for free."""
+        where = f"{self.task_id}:"
+        if not isinstance(self.max_concurrency, int) or not 1 <= self.max_concurrency <= 1024:
+            raise ValueError(f"{where} max_concurrency must be an integer from 1 to 1024")
+        if not 0.0 <= float(self.max_error_rate) <= 1.0:
+            raise ValueError(f"{where} max_error_rate must be between 0.0 and 1.0 (a share of the records)")
+        parse_price_table(self.prices)
+        for name in (
+            "requests_per_minute", "tokens_per_minute", "max_total_tokens", "max_input_tokens", "max_cost",
+            "cache_max_age",
+        ):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or value <= 0):
+                raise ValueError(f"{where} {name} must be a positive number or None, got {value!r}")
+        if self.max_output_retries < 0:
+            raise ValueError(f"{where} max_output_retries must be >= 0")
+        validate_params(self.completion_params)
+        self.schema = OutputSchema.coerce(self.output_schema)
+        PromptTemplate(self.prompt)  # a syntax error fails here, not per record
+
+    @cached_property
+    def hook(self) -> AnyFastHook:
+        return AnyFastHook(anyfast_conn_id=self.anyfast_conn_id, pool_size=self.max_concurrency)
+
+    def _job(self, context: Context) -> RecordsJob:
+        params = validate_params(self.completion_params)
+        params.setdefault("response_format", response_format(self.schema, self.use_json_schema))
+        run_context = {key: context[key] for key in RUN_CONTEXT_KEYS if key in context}  # type: ignore[literal-required]
+        template = PromptTemplate(
+            self.prompt, system_prompt=self.system_prompt, schema=self.schema, context=run_context
+        )
+        return RecordsJob(
+            template=template, model=self.hook.resolve_model(self.model), params=params,
+            id_field=self.id_field, max_input_tokens=self.max_input_tokens,
+            schema_json=self.schema.json_schema if self.schema else None,
+        )  # fmt: skip
+
+    def _sink(self, context: Context) -> tuple[RowSink, str]:
+        if self.output_path in (None, ""):
+            return MemoryRowSink(self.max_xcom_bytes), "XCom"
+        root = storage_path(self.output_path, self.storage_conn_id, field="output_path")
+        map_index = context["ti"].map_index if "ti" in context else -1
+        if map_index is not None and map_index >= 0:
+            root = root / f"map_index={map_index}"
+        return RowStore(root, chunk_rows=self.chunk_rows), display_uri(root)
+
+    def _source(self) -> Any:
+        records = self.records
+        if isinstance(records, str) or hasattr(records, "open"):
+            return storage_path(records, self.storage_conn_id, field="records")
+        if isinstance(records, Mapping):
+            raise TypeError(f"{self.task_id}: records must be a list of dicts or a storage URI, not a single dict")
+        return list(records) if records is not None else []
+
+    def _price(self, model: str) -> Price | None:
+        """The model's price from ``prices``, else from the connection's ``price_table`` extra."""
+        table = parse_price_table(self.prices if self.prices is not None else self.hook.settings.price_table)
+        price = table.get(model)
+        if self.max_cost is not None and price is None:
+            raise ValueError(
+                f"{self.task_id}: max_cost needs a price for model {model!r}: add it to 'prices' or to the "
+                "connection's 'price_table' extra"
+            )
+        return price
+
+    def _cache(self) -> ResultCache | None:
+        if self.cache_path in (None, ""):
+            return None
+        root = storage_path(self.cache_path, self.storage_conn_id, field="cache_path")
+        return ResultCache(root, max_age=self.cache_max_age, refresh=self.refresh)
+
+    def execute(self, context: Context) -> Any:
+        self._cancel = threading.Event()  # a retry run by the same process (dag.test) starts un-cancelled
+        records = self._source()
+        sink, location = self._sink(context)
+        job = self._job(context)
+        spec = RunSpec(
+            job=job, schema=self.schema, max_error_rate=self.max_error_rate, location=location,
+            cache=self._cache(), dedup=self.dedup,
+            engine=EngineSettings(
+                max_concurrency=self.max_concurrency, requests_per_minute=self.requests_per_minute,
+                tokens_per_minute=self.tokens_per_minute, max_total_tokens=self.max_total_tokens,
+                max_output_retries=self.max_output_retries, progress_interval=self.progress_interval,
+                max_cost=self.max_cost, price=self._price(job.model),
+            ),
+        )  # fmt: skip
+        try:
+            summary = run_records(self.hook.get_conn(), spec, lambda: iter_source(records), sink, cancel=self._cancel)
+        except ErrorRateExceededError as exc:
+            if isinstance(sink, MemoryRowSink):  # keep every row, failed ones included, for inspection
+                context["ti"].xcom_push(key="rows", value=exc.summary["rows"])
+            raise
+        if self.outlet_asset is not None:
+            publish_event(context, self.outlet_asset, summary, location)
+        if isinstance(sink, MemoryRowSink):
+            return summary["rows"]
+        return {**summary, "path": location}
+
+    def on_kill(self) -> None:
+        """Stop sending; in-flight requests end and written rows are flushed by the run itself."""
+        self._cancel.set()
