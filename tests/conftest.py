@@ -1,4 +1,4 @@
-"""Suite-wide set-up: an isolated Airflow home, the local AnyFast server, a real S3 (moto).
+"""Suite-wide set-up: an isolated Airflow home and metadata DB, DAG runs, the local AnyFast server, moto S3.
 
 Airflow reads its configuration when first imported, so the environment is set here,
 at conftest import time, before any test module imports airflow.
@@ -10,11 +10,12 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dagrun import DagRunner, RunDag  # tests/dagrun.py: tests/ is on sys.path (pyproject.toml: pythonpath)
 
 _HOME = Path(tempfile.mkdtemp(prefix="anyfast-airflow-home-"))
 os.environ.update(
@@ -193,3 +194,39 @@ def aws_conn(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
             "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}  # fmt: skip
     monkeypatch.setenv("AIRFLOW_CONN_AWS_LOCAL", json.dumps(conn))
     return "aws_local"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A fresh metadata DB in the isolated AIRFLOW_HOME, reset once for the whole session (about 2.5 s)."""
+    from airflow.utils.db import resetdb
+
+    resetdb()
+
+
+@pytest.fixture
+def dag_header() -> str:
+    """What the DAG files ``dag_runner`` writes start with; a suite's conftest overrides it with its imports."""
+    return ""
+
+
+@pytest.fixture
+def dag_runner(
+    airflow_db: None, dag_header: str, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> Iterator[DagRunner]:
+    """Writes DAG files into the DAGs folder and ``dag.test()``s them (tests/dagrun.py); removes them afterwards."""
+    runner = DagRunner(capfd, caplog, header=dag_header)
+    yield runner
+    runner.cleanup()
+
+
+@pytest.fixture
+def run_dag(dag_runner: DagRunner) -> RunDag:
+    """``run_dag(body, dag_id, constants=None, **dag_test_kwargs) -> DagRunResult``: ``DagRunner.run``."""
+    return dag_runner.run
+
+
+@pytest.fixture
+def load_dag(dag_runner: DagRunner) -> Callable[..., Any]:
+    """``load_dag(body, dag_id, constants=None) -> DagBag``: parse only, to check parse-time errors."""
+    return dag_runner.load

@@ -58,9 +58,6 @@ def test_document_summarization_reads_s3_writes_rows_and_publishes_the_asset(
     run_example: Any, anyfast_conn: AnyFastTestServer, aws_conn: str, s3_endpoint: str, s3_bucket: str
 ) -> None:
     import boto3
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
 
     prefix = f"docs-{uuid.uuid4().hex[:8]}"
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
@@ -98,13 +95,7 @@ def test_document_summarization_reads_s3_writes_rows_and_publishes_the_asset(
     event = run.xcom("publish")
     assert (event["documents"], event["summarized"]) == (12, 12)
     assert event["path"].endswith(folder)
-    with create_session() as session:
-        extras = session.scalars(
-            select(AssetEvent.extra)
-            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-            .where(AssetModel.uri == "s3://anyfast-examples/document-summaries")
-            .where(AssetEvent.source_run_id == run.run_id)
-        ).all()
+    extras = run.asset_events("s3://anyfast-examples/document-summaries")
     assert [extra["path"] for extra in extras] == [event["path"]]
 
 

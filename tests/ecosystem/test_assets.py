@@ -13,7 +13,7 @@ from airflow_provider_anyfast.compat import Asset
 from airflow_provider_anyfast.operators.anyfast import AnyFastRecordsOperator
 from airflow_provider_anyfast.testing.server import AnyFastTestServer
 
-RunDag = Callable[[str, str], Any]  # the run_dag fixture of tests/ecosystem/conftest.py
+RunDag = Callable[[str, str], Any]  # the run_dag fixture of tests/conftest.py
 
 
 def records_operator(**kw: Any) -> AnyFastRecordsOperator:
@@ -86,21 +86,18 @@ with DAG(DAG_ID, schedule=None, start_date=START, catchup=False):
 
 
 def test_a_successful_run_records_an_asset_event_with_its_counts(
-    run_dag: RunDag,
-    asset_events: Callable[[str], list[dict[str, Any]]],
-    anyfast_conn: AnyFastTestServer,
-    tmp_path: Path,
+    run_dag: RunDag, anyfast_conn: AnyFastTestServer, tmp_path: Path
 ) -> None:
     plain, prefix = f"file://{tmp_path}/plain", f"file://{tmp_path}/dated"
     ran = run_dag(f"PLAIN = {plain!r}\nPREFIX = {prefix!r}\n" + ASSET_DAG, "eco_assets")
     assert ran.state == "success"
 
-    (event,) = asset_events(plain)
+    (event,) = ran.asset_events(plain)
     assert event["counts"]["success"] == 3 and event["records"] == 3 and event["input_records"] == 3
     assert event["path"].endswith("/plain") and "files" not in event and "rows" not in event
     assert event["usage"]["total_tokens"] > 0
 
-    (dated,) = asset_events(prefix)
+    (dated,) = ran.asset_events(prefix)
     assert dated["counts"]["success"] == 2
     folder = dated["path"].rsplit("/", 1)[-1]
     assert folder.isdigit() and len(folder) == 8  # the rendered {{ ds_nodash }}

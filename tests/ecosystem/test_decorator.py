@@ -23,7 +23,7 @@ else:
     from airflow.decorators import task
     from airflow.models.dag import DAG
 
-RunDag = Callable[[str, str], Any]  # the run_dag fixture of tests/ecosystem/conftest.py
+RunDag = Callable[[str, str], Any]  # the run_dag fixture of tests/conftest.py
 
 DECORATED_DAG = """
 from pydantic import BaseModel
@@ -76,7 +76,7 @@ def test_decorated_tasks_run_plain_json_and_mapped(run_dag: RunDag, anyfast_conn
     assert summary.startswith("Echo: Summarize this review: The parcel arrived two days late")
     assert "{{ not a template }}" in summary  # the returned prompt is data, never rendered
     if AIRFLOW_V3:  # the UI shows the prompt sent (2.11 keeps the fields rendered before execute)
-        assert ran.rendered("summarize")["prompt"].startswith("Summarize this review: The parcel arrived")
+        assert ran.rendered_fields("summarize")["prompt"].startswith("Summarize this review: The parcel arrived")
 
     labels = ran.xcoms("classify")
     assert sorted(labels) == [0, 1, 2]

@@ -75,7 +75,7 @@ def test_invalid_json_answer_fails_the_task_after_a_reask(anyfast_conn: AnyFastT
     result = run_dag(BODY, "chat_operator_invalid")
 
     assert result.state == "failed"
-    states = result.task_states()
+    states = result.instance_states()
     assert states[("pydantic", -1)] == "failed" and states[("text", -1)] == "success"
     city_requests = [r for r in anyfast_conn.requests if "A city" in json.dumps(r.body)]
     assert len(city_requests) == 2  # max_output_retries=1: asked once more with the problem

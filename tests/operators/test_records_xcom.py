@@ -134,7 +134,7 @@ def test_error_rate_exceeded_fails_after_writing_every_row(faulty: AnyFastTestSe
     result = run_dag(BODY, "records_faults_fail", constants(FAULTY_RECORDS))
 
     assert result.state == "failed"
-    assert result.task_states()[("classify", -1)] == "failed"
+    assert result.instance_states()[("classify", -1)] == "failed"
     check_faulty_rows(by_id(result.xcom("classify", key="rows")))
     assert "5 of 9 records" in result.output and "max_error_rate=0.0" in result.output
     assert "Every record was processed" in result.output

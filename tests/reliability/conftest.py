@@ -1,22 +1,17 @@
-"""Fixtures for the reliability tests: fast-retry connections, real ``dag.test()`` runs, row readers.
+"""Fixtures for the reliability tests: fast-retry connections, the DAG files' imports, row readers.
 
 Everything runs against real parts: the local AnyFast server on 127.0.0.1 and, where a
-test says so, moto S3. A DAG is written into the suite's DAGs folder and run with
-``dag.test()`` (Airflow 3.3 only runs DAGs that live in that folder), so the operator
-goes through Airflow's own task runner: templating, XCom, task retries, task logs.
+test says so, moto S3. DAGs run through the suite-wide ``dag_runner`` (tests/conftest.py),
+so the operator goes through Airflow's own task runner: templating, XCom, task retries, task logs.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
-import textwrap
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,66 +87,7 @@ def exactly_once(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {row["id"]: row for row in rows}
 
 
-@pytest.fixture(scope="session")
-def reliability_db() -> None:
-    """A fresh metadata DB in the suite's isolated AIRFLOW_HOME (once per session)."""
-    from airflow.utils.db import resetdb
-
-    resetdb()
-
-
-@dataclass
-class DagRun:
-    """How a ``dag.test()`` run ended, what it printed, and what it left in the metadata DB."""
-
-    dag_id: str
-    run_id: str
-    state: str
-    output: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.state == "success"
-
-    def xcoms(self) -> list[tuple[str, str, Any]]:
-        """(task_id, key, value) of every XCom this run pushed."""
-        from airflow.models.xcom import XComModel
-        from airflow.utils.session import create_session
-
-        with create_session() as session:
-            query = XComModel.get_many(run_id=self.run_id, dag_ids=self.dag_id)
-            rows: list[Any] = list(session.scalars(query))
-            return [(x.task_id, x.key, XComModel.deserialize_value(x)) for x in rows]
-
-    def xcom(self, task_id: str, key: str = "return_value") -> Any:
-        for tid, k, value in self.xcoms():
-            if (tid, k) == (task_id, key):
-                return value
-        raise KeyError(f"no XCom {key!r} from {task_id} in {self.run_id}")
-
-    def rendered_fields(self, task_id: str) -> dict[str, Any]:
-        """The rendered template fields Airflow stored for the task (RenderedTaskInstanceFields)."""
-        from airflow.models.renderedtifields import RenderedTaskInstanceFields as RTIF
-        from airflow.utils.session import create_session
-
-        with create_session() as session:
-            row = session.query(RTIF).filter_by(dag_id=self.dag_id, run_id=self.run_id, task_id=task_id).one_or_none()
-            return dict(row.rendered_fields) if row is not None else {}
-
-    def tries(self, task_id: str) -> int:
-        """The try number the task ended on (1 when it was not retried)."""
-        from airflow.models.taskinstance import TaskInstance
-        from airflow.utils.session import create_session
-
-        with create_session() as session:
-            ti = session.query(TaskInstance).filter_by(dag_id=self.dag_id, run_id=self.run_id, task_id=task_id).one()
-            return int(ti.try_number)
-
-
 DAG_HEADER = """
-from __future__ import annotations
-
 import pendulum
 from datetime import timedelta
 
@@ -160,66 +96,13 @@ try:
 except ImportError:  # Airflow 2.11
     from airflow import DAG
 from airflow_provider_anyfast.operators.anyfast import AnyFastRecordsOperator
-
 """
 
 
-def dag_source(body: str, dag_id: str, constants: dict[str, Any]) -> str:
-    """A DAG module: ``DAG_ID`` and the constants as literals, then ``body``."""
-    lines = [f"{name} = {value!r}" for name, value in {"DAG_ID": dag_id, **constants}.items()]
-    return DAG_HEADER + "\n".join(lines) + "\n\n" + textwrap.dedent(body)
-
-
-class DagRunner:
-    """Writes DAG files into the DAGs folder, runs them with ``dag.test()``, removes them afterwards."""
-
-    def __init__(self, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
-        self.capfd = capfd
-        self.caplog = caplog
-        self.paths: list[Path] = []
-
-    def write(self, body: str, dag_id: str, constants: dict[str, Any]) -> Path:
-        folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"reliability_{dag_id}_{uuid.uuid4().hex[:8]}.py"
-        path.write_text(dag_source(body, dag_id, constants))
-        self.paths.append(path)
-        return path
-
-    def load(self, path: Path, dag_id: str) -> Any:
-        from airflow.dag_processing.dagbag import DagBag
-
-        bag = DagBag(dag_folder=str(path))
-        assert not bag.import_errors, f"DAG file failed to parse: {bag.import_errors}"
-        dag = bag.get_dag(dag_id)
-        assert dag is not None, f"{path} defines no DAG {dag_id!r}"
-        return dag
-
-    def run(self, path: Path, dag_id: str, **test_kwargs: Any) -> DagRun:
-        dag = self.load(path, dag_id)
-        self.capfd.readouterr()
-        self.caplog.clear()
-        try:
-            run = dag.test(**test_kwargs)
-        finally:
-            out, err = self.capfd.readouterr()
-            sys.stdout.write(out[-20000:])  # visible in pytest's report of a failing test
-            sys.stderr.write(err[-20000:])
-        state = str(getattr(run.state, "value", run.state))
-        return DagRun(dag_id=dag_id, run_id=run.run_id, state=state, output=out + err + self.caplog.text)
-
-    def cleanup(self) -> None:
-        for path in self.paths:
-            path.unlink(missing_ok=True)
-
-
 @pytest.fixture
-def dag_runner(
-    reliability_db: None, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-) -> Iterator[DagRunner]:
-    runner = DagRunner(capfd, caplog)
-    yield runner
-    runner.cleanup()
+def dag_header() -> str:
+    """What the reliability DAG bodies use, for the suite-wide ``dag_runner`` (tests/conftest.py)."""
+    return DAG_HEADER
 
 
 @pytest.fixture(scope="session")

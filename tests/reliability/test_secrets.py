@@ -111,7 +111,7 @@ def test_token_and_url_credentials_never_leak(
         found += leaks(path, data)
     for path, data in files_under(out).items():
         found += leaks(path, data)
-    found += leaks("XCom", json.dumps([value for _, _, value in run.xcoms()], default=str))
+    found += leaks("XCom", json.dumps([value for _, _, value in run.all_xcoms()], default=str))
     for task_id in ("to_xcom", "to_files"):
         rendered = run.rendered_fields(task_id)
         assert rendered, f"no rendered fields stored for {task_id}"
