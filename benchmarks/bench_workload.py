@@ -107,6 +107,7 @@ def run_operator(
     concurrency: int,
     requests_per_minute: float | None = None,
     task_id: str = "bench_records",
+    cache_path: str | None = None,
 ) -> OperatorRun:
     """Build an ``AnyFastRecordsOperator`` and run its ``execute()``; wall and process time."""
     from airflow_provider_anyfast.operators.anyfast import AnyFastRecordsOperator
@@ -121,6 +122,7 @@ def run_operator(
         output_path=output_path,
         max_concurrency=concurrency,
         requests_per_minute=requests_per_minute,
+        cache_path=cache_path,
     )
     context: Any = {"ds": "2026-01-01", "run_id": "bench", "params": {}, "outlet_events": _OutletEvents()}
     cpu0, t0 = time.process_time(), time.perf_counter()

@@ -1,4 +1,4 @@
-"""Run the benchmark: ``./scripts/bench [--quick] [--only throughput,peers,fanout,memory,rate] [--results FILE]``.
+"""Run the benchmark: ``./scripts/bench [--quick] [--only throughput,...,incremental] [--results FILE]``.
 
 Everything talks to the project's test server, started here in its own process on
 127.0.0.1 with a fixed per-request latency (changed between scenarios through
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.bench_workload import setup_airflow_env
 
-SECTIONS = ("throughput", "peers", "fanout", "memory", "rate")
+SECTIONS = ("throughput", "peers", "fanout", "memory", "rate", "incremental")
 BEGIN, END = "<!-- benchmark results: begin -->", "<!-- benchmark results: end -->"
 
 
@@ -35,12 +35,17 @@ class Plan:
     rate_rpm: float
     rate_window: float
     rate_warm_up: float
+    incremental: tuple[float, int, int]  # (latency, concurrency, records) of day 1 and day 2
 
 
 FULL = Plan(
-    ((1.0, 128, 2560), (0.1, 32, 4000)), ((1.0, 10), (0.1, 50)), (0.1, 20), (1_000, 100_000), 32, 600.0, 60.0, 5.0
-)
-QUICK = Plan(((1.0, 128, 640), (0.1, 32, 1000)), ((1.0, 3), (0.1, 10)), (0.1, 5), (1_000, 20_000), 32, 600.0, 10.0, 2.0)
+    ((1.0, 128, 2560), (0.1, 32, 4000)), ((1.0, 10), (0.1, 50)), (0.1, 20), (1_000, 100_000), 32, 600.0, 60.0, 5.0,
+    (0.1, 32, 10_000),
+)  # fmt: skip
+QUICK = Plan(
+    ((1.0, 128, 640), (0.1, 32, 1000)), ((1.0, 3), (0.1, 10)), (0.1, 5), (1_000, 20_000), 32, 600.0, 10.0, 2.0,
+    (0.1, 32, 2_000),
+)  # fmt: skip
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -74,18 +79,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
-    from benchmarks import bench_fanout, bench_memory, bench_peers, bench_ratelimit, bench_throughput
+    from benchmarks import bench_fanout, bench_incremental, bench_memory, bench_peers, bench_ratelimit, bench_throughput
     from benchmarks.bench_server import ServerProcess, connection_env
     from benchmarks.bench_table import Results, render
 
     plan = QUICK if args.quick else FULL
     command = shlex.join(["./scripts/bench", *(sys.argv[1:] if argv is None else argv)])
     results = Results(command=command)
+    incremental: list[str] = []
     with ServerProcess() as server:
         os.environ.update(connection_env(server.base_url))
-        if "throughput" in args.sections:
+        if {"throughput", "incremental"} & set(args.sections):
             _say("warm-up: 64 records through each client (one-time costs, not per record)")
             bench_throughput.warm_up(server)
+        if "throughput" in args.sections:
             for latency, concurrency, n in plan.throughput:
                 _say(f"throughput: L={latency}s C={concurrency} N={n} (bare requests, then the operator)")
                 results.throughput.append(bench_throughput.throughput(server, latency, concurrency, n))
@@ -109,12 +116,25 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
             results.rate.append(
                 bench_ratelimit.rate_limit(server, plan.rate_rpm, window=plan.rate_window, warm_up=plan.rate_warm_up)
             )
-    report = render(results)
+        if "incremental" in args.sections:
+            latency, concurrency, n = plan.incremental
+            _say(f"incremental: L={latency}s C={concurrency} N={n}, day 1 on an empty cache, then 1% changed")
+            days = bench_incremental.incremental(server, latency, concurrency, n)
+            incremental = bench_incremental.render(days, latency, concurrency)
+    report = _before_targets(render(results), incremental)
     print(report)
     if args.results is not None:
         _write_results(args.results, report)
         _say(f"wrote {args.results}")
     return 0
+
+
+def _before_targets(report: str, section: list[str]) -> str:
+    """Put a section rendered outside ``bench_table`` just before its targets table."""
+    if not section:
+        return report
+    head, mark, tail = report.partition("### Targets")
+    return head + "\n".join(section) + "\n" + mark + tail
 
 
 def _write_results(path: Path, report: str) -> None:
