@@ -91,18 +91,19 @@ def run_records(
     )
     try:
         engine.run(work(spec.job, source(), done))
-    except RowStorageError as exc:
-        raise RowStorageError(
-            f"Writing result rows to {spec.location} failed, so the run stopped sending requests: {exc}. "
-            "Rows written before the failure are kept: once the storage works again, rerun the task (an "
-            "Airflow retry does this) and only the records without a success row there are sent again."
-        ) from exc
-    except BaseException:
-        with contextlib.suppress(Exception):  # keep every answer already paid for that can still be written
-            sink.flush()
+    except BaseException as exc:
+        # keep every answer already paid for that can still be written; never hide the real error
+        for flush in (sink.flush, reuse.flush):
+            with contextlib.suppress(Exception):
+                flush()
+        if isinstance(exc, RowStorageError):
+            raise RowStorageError(
+                f"Writing result rows to {spec.location} failed, so the run stopped sending requests: {exc}. "
+                "Rows written before the failure are kept: once the storage works again, rerun the task (an "
+                "Airflow retry does this) and only the records without a success row there are sent again."
+            ) from exc
         raise
-    finally:
-        reuse.flush()
+    reuse.flush()
     if engine.cancel.is_set():
         sink.flush()
         raise RuntimeError(f"the run was stopped; rows written so far are in {spec.location}")
