@@ -113,10 +113,28 @@ def validate_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, A
             raise AnyFastParameterError(
                 f"'messages[{index}].role' must be one of {', '.join(ROLES)}, got {message.get('role')!r}"
             )
-        if not isinstance(message.get("content"), str):
-            raise AnyFastParameterError(f"'messages[{index}].content' must be a string")
+        content = message.get("content")
+        if not isinstance(content, str):
+            _check_parts(content, f"messages[{index}].content")
         checked.append(dict(message))
     return checked
+
+
+def _check_parts(content: Any, where: str) -> None:
+    """Content parts as the API takes them: ``text`` parts and ``image_url`` parts with a URL."""
+    if isinstance(content, str | bytes) or not isinstance(content, Sequence) or not content:
+        raise AnyFastParameterError(f"'{where}' must be a string or a non-empty list of content parts")
+    for i, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            continue
+        image = part.get("image_url") if isinstance(part, Mapping) else None
+        if kind == "image_url" and isinstance(image, Mapping) and isinstance(image.get("url"), str):
+            continue
+        raise AnyFastParameterError(
+            f"'{where}[{i}]' must be {{'type': 'text', 'text': ...}} or "
+            "{'type': 'image_url', 'image_url': {'url': ...}}; to send files, pass attachments=[...]"
+        )
 
 
 def check_model(model: str | None, extra_models: Iterable[str] = ()) -> str:

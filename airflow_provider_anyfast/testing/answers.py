@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_anyfast.testing.parts import describe_files, files_words
 from airflow_provider_anyfast.testing.schema_values import SchemaFaker, find_schema_in_text
 
 _JSON_TYPES = ("json_object", "json_schema")
@@ -85,12 +86,16 @@ def make_answer(body: dict[str, Any], fault_kind: str | None = None) -> Answer:
     """The deterministic answer to ``body``, reshaped by a content fault when one applies."""
     messages = body["messages"]
     seed = hashlib.blake2b(json.dumps(messages, sort_keys=True).encode(), digest_size=12).hexdigest()
-    user_text = last_user_text(messages)
+    files = describe_files(messages)
+    user_text = f"{files_words(files)} {last_user_text(messages)}" if files else last_user_text(messages)
     json_mode = is_json_mode(body)
     if json_mode:
-        text = json.dumps(_json_answer(body, seed, first_words(user_text, 8)), ensure_ascii=False)
+        value = _json_answer(body, seed, first_words(user_text, 8 + len(files)))
+        if files and isinstance(value, dict) and find_schema(body) is None:
+            value["files"] = files  # what arrived, so a test can prove the bytes got here
+        text = json.dumps(value, ensure_ascii=False)
     else:
-        text = f"Echo: {first_words(user_text, 30)}"
+        text = f"Echo: {first_words(user_text, 30 + len(files))}"
     if fault_kind == "fence":
         return Answer(f"```json\n{text}\n```", "stop")
     if fault_kind == "prose":

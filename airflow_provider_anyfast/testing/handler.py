@@ -24,6 +24,7 @@ from airflow_provider_anyfast.testing.answers import completion as completion_bo
 from airflow_provider_anyfast.testing.answers import last_user_text, make_answer, messages_text, stream_events
 from airflow_provider_anyfast.testing.control import handle_control
 from airflow_provider_anyfast.testing.faults import CONTENT_KINDS, ERROR_KINDS, Fault, Reply, api_error, error_reply
+from airflow_provider_anyfast.testing.parts import check_parts
 from airflow_provider_anyfast.testing.state import RequestRecord, ServerState
 from airflow_provider_anyfast.testing.usage import usage_for
 from airflow_provider_anyfast.testing.validation import bad_request, validate_chat
@@ -234,6 +235,8 @@ class AnyFastHandler(BaseHTTPRequestHandler):
             self._send(bad_request("body", "is not valid JSON"))
             return
         invalid = validate_chat(body, self.server.models)
+        if invalid is None:
+            invalid = check_parts(body["messages"])
         if invalid is not None:
             log(invalid.status, True, body=body if isinstance(body, dict) else None)
             self._send(invalid)

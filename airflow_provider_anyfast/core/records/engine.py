@@ -71,11 +71,15 @@ FATAL = (AnyFastAuthError, AnyFastQuotaExhaustedError, _BudgetSpent)
 
 @dataclass(frozen=True, slots=True)
 class WorkItem:
-    """One record, ready to send: its id, the request body, and a token estimate for limits."""
+    """One record, ready to send: its id, the request body, and a token estimate for limits.
+
+    ``key_body``, when set, stands in for ``body`` in the request key (attachments by content hash).
+    """
 
     record_id: str | int
     body: dict[str, Any]
     estimate: int
+    key_body: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +156,7 @@ class RecordEngine:
                 elif self.stopped is not None:
                     self._write(skipped_row(item.record_id, self.stopped.message, self.stopped.kind))
                 else:
-                    key, ready, send = self.reuse.before_send(item.record_id, item.body)
+                    key, ready, send = self.reuse.before_send(item.record_id, item.key_body or item.body)
                     if ready is not None:
                         self._write(ready)
                     elif send:

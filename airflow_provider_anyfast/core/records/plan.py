@@ -13,13 +13,16 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_anyfast.core.records.engine import WorkItem
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate, TemplateFieldError
 from airflow_provider_anyfast.core.records.reuse import request_key
 from airflow_provider_anyfast.core.records.rows import ResultRow, invalid_record_row
 from airflow_provider_anyfast.core.records.source import SourceItem, record_id
+
+if TYPE_CHECKING:
+    from airflow_provider_anyfast.core.records.attach import RecordAttachments
 
 DEFAULT_CONTEXT_TOKENS = 1_048_576  # every Gemini model AnyFast lists takes a 1M-token context
 DEFAULT_COMPLETION_ESTIMATE = 512
@@ -44,15 +47,19 @@ class RecordsJob:
     id_field: str | None = None
     max_input_tokens: int = DEFAULT_CONTEXT_TOKENS
     schema_json: Mapping[str, Any] | None = None
+    attachments: RecordAttachments | None = None
 
     def settings_fingerprint(self) -> dict[str, str]:
         """Digests of what shapes the answers, compared key by key on resume."""
-        return {
+        details = {
             "prompt": _digest([*self.template.fingerprint_parts(), self.schema_json])[:16],
             "model": self.model,
             "params": _digest(dict(self.params))[:16],
             "id_field": str(self.id_field),
         }
+        if self.attachments is not None:
+            details["attachments"] = _digest(self.attachments.fingerprint())[:16]
+        return details
 
     def completion_estimate(self) -> int:
         return int(self.params.get("max_tokens") or DEFAULT_COMPLETION_ESTIMATE)
@@ -112,7 +119,9 @@ def plan(job: RecordsJob, items: Iterable[SourceItem], keys: set[str] | None = N
         result.total += 1
         row_id, messages, problem = job.prepare(item)
         if keys is not None and messages is not None:
-            keys.add(request_key(job.body(messages)))
+            key = _key(job, row_id, item.value, messages)
+            if key is not None:
+                keys.add(key)
         if row_id in seen:
             duplicates.append(f"{row_id!r} (position {item.position})")
         seen.add(row_id)
@@ -133,6 +142,12 @@ def plan(job: RecordsJob, items: Iterable[SourceItem], keys: set[str] | None = N
     return result
 
 
+def _key(job: RecordsJob, row_id: str | int, record: Any, messages: list[dict[str, Any]]) -> str | None:
+    if job.attachments is None:
+        return request_key(job.body(messages))
+    return job.attachments.key(job, row_id, record, messages)  # reads the files, one record at a time
+
+
 def work(job: RecordsJob, items: Iterable[SourceItem], done: set[Any] | None = None) -> Iterator[WorkItem | ResultRow]:
     """Requests for records not yet done, and rows for records that cannot be sent."""
     done = done or set()
@@ -143,5 +158,7 @@ def work(job: RecordsJob, items: Iterable[SourceItem], done: set[Any] | None = N
             continue
         if messages is None:
             yield invalid_record_row(row_id, problem or "record refused")
+        elif job.attachments is not None:
+            yield job.attachments.request(job, row_id, item.value, messages)  # the files are read here
         else:
             yield WorkItem(row_id, job.body(messages), PromptTemplate.estimate_tokens(messages) + completion)
