@@ -12,6 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_anyfast.compat import ObjectStoragePath, to_storage_path
+from airflow_provider_anyfast.core.attachments import (
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES,
+    AttachmentLoader,
+)
 from airflow_provider_anyfast.exceptions import AnyFastConfigError
 
 #: Which distribution registers each common scheme with Airflow's object storage.
@@ -40,3 +45,28 @@ def storage_path(value: Any, conn_id: str | None, *, field: str) -> ObjectStorag
             f"{field}={text!r}: no filesystem is available for the '{scheme}' scheme ({exc}); {fix}"
         ) from None
     return path
+
+
+def attachment_loader(
+    conn_id: str | None,
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    presign_seconds: int | None = None,
+) -> AttachmentLoader:
+    """A loader that reads attachment references as ObjectStoragePaths with ``conn_id``."""
+
+    def open_ref(ref: str) -> ObjectStoragePath:
+        return storage_path(ref, conn_id, field="attachments")
+
+    def presign(ref: str) -> tuple[str, str]:
+        path = open_ref(ref)
+        url = path.fs.sign(path.path, expiration=presign_seconds)
+        return str(url), str(path.fs.info(path.path).get("ETag") or "")
+
+    if presign_seconds is not None and (isinstance(presign_seconds, bool) or presign_seconds < 1):
+        raise ValueError(f"presign_attachments must be a positive number of seconds, got {presign_seconds!r}")
+    return AttachmentLoader(
+        open_ref, max_file_bytes=max_file_bytes, max_request_bytes=max_request_bytes,
+        presign=presign if presign_seconds else None,
+    )  # fmt: skip

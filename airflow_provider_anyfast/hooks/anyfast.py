@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from airflow_provider_anyfast import UI_FIELD_BEHAVIOUR
 from airflow_provider_anyfast.compat import BaseHook, mask_secret
+from airflow_provider_anyfast.core.attachments import attach_to_last_user
 from airflow_provider_anyfast.core.client import AnyFastClient, ChatStream, redact_url
 from airflow_provider_anyfast.core.completion import prepare_json_request, run_json_request
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
@@ -29,10 +30,12 @@ from airflow_provider_anyfast.exceptions import (
     AnyFastConnectionError,
     AnyFastError,
 )
+from airflow_provider_anyfast.storage import attachment_loader
 
 log = logging.getLogger(__name__)
 
 Messages = str | Sequence[Mapping[str, Any]]
+Attachments = str | Sequence[str] | None
 
 
 def as_messages(messages: Messages) -> list[dict[str, Any]]:
@@ -50,6 +53,7 @@ class AnyFastHook(BaseHook):
         extra_models).
     :param pool_size: HTTP connections kept open; set it to the number of threads that
         call the hook at once.
+    :param storage_conn_id: the connection for ``attachments`` given as ``s3://``, ``gs://``, ... URIs.
     """
 
     conn_name_attr = "anyfast_conn_id"
@@ -57,10 +61,18 @@ class AnyFastHook(BaseHook):
     conn_type = "anyfast"
     hook_name = "AnyFast"
 
-    def __init__(self, anyfast_conn_id: str = default_conn_name, *, pool_size: int = 16, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        anyfast_conn_id: str = default_conn_name,
+        *,
+        pool_size: int = 16,
+        storage_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.anyfast_conn_id = anyfast_conn_id
         self.pool_size = pool_size
+        self.storage_conn_id = storage_conn_id
 
     @cached_property
     def _connection(self) -> Any:
@@ -101,10 +113,25 @@ class AnyFastHook(BaseHook):
         """The call's model, else the connection's default; unknown names only warn."""
         return check_model(model or self.settings.model, self.settings.extra_models)
 
-    def chat_completion(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
+    def with_attachments(self, messages: Messages, attachments: Attachments) -> list[dict[str, Any]]:
+        """The messages with the files added as content parts of the last user message.
+
+        Each reference (``s3://``, ``gs://``, ``file://``, a local path, or ``https://``) is read with
+        ``storage_conn_id`` and checked (type from content, size caps); a file that cannot be sent
+        raises ``AttachmentError`` naming it, before any request.
+        """
+        listed = as_messages(messages)
+        refs = [attachments] if isinstance(attachments, str) else list(attachments or [])
+        if not refs:
+            return listed
+        return attach_to_last_user(listed, attachment_loader(self.storage_conn_id).load(refs))
+
+    def chat_completion(
+        self, messages: Messages, *, model: str | None = None, attachments: Attachments = None, **params: Any
+    ) -> ChatCompletion:
         """One chat completion; every parameter is range-checked before the request."""
         body = build_request(
-            as_messages(messages),
+            self.with_attachments(messages, attachments),
             model=model or self.settings.model,  # build_request checks it (and warns once)
             params=params,
             extra_models=self.settings.extra_models,
@@ -113,10 +140,12 @@ class AnyFastHook(BaseHook):
         self._log_usage(result.completion, result.attempts)
         return result.completion
 
-    def stream_chat_completion(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatStream:
+    def stream_chat_completion(
+        self, messages: Messages, *, model: str | None = None, attachments: Attachments = None, **params: Any
+    ) -> ChatStream:
         """Stream text deltas over SSE; ``.completion`` (with usage) is set once iterated."""
         body = build_request(
-            as_messages(messages),
+            self.with_attachments(messages, attachments),
             model=model or self.settings.model,  # build_request checks it (and warns once)
             params=params,
             extra_models=self.settings.extra_models,
@@ -132,6 +161,7 @@ class AnyFastHook(BaseHook):
         model: str | None = None,
         max_output_retries: int = 1,
         use_json_schema: bool = False,
+        attachments: Attachments = None,
         **params: Any,
     ) -> Any:
         """A JSON-mode completion: the parsed value, or a validated instance for a pydantic schema.
@@ -143,7 +173,7 @@ class AnyFastHook(BaseHook):
             raise ValueError("max_output_retries must be >= 0")
         output_schema = OutputSchema.coerce(schema)
         checked = build_request(
-            as_messages(messages),
+            self.with_attachments(messages, attachments),
             model=model or self.settings.model,  # build_request checks it (and warns once)
             params=params,
             extra_models=self.settings.extra_models,

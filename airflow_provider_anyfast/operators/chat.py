@@ -28,9 +28,12 @@ class AnyFastChatOperator(BaseOperator):
     :param output_schema: a pydantic model class or JSON-schema dict: JSON mode, validated.
     :param model: the model; defaults to the connection's ``model`` extra.
     :param completion_params: max_tokens, temperature, ... as in the API, checked before sending.
+    :param attachments: files sent with the prompt (templated): ``s3://``, ``gs://``, ``file://`` URIs
+        read with ``storage_conn_id``, or ``https://`` URLs; see docs/operators.md.
+    :param storage_conn_id: the connection for ``attachments`` (templated).
     """
 
-    template_fields: Sequence[str] = ("prompt", "messages", "system_prompt", "model")
+    template_fields: Sequence[str] = ("prompt", "messages", "system_prompt", "model", "attachments", "storage_conn_id")
     ui_color = "#c9e4ff"
 
     def __init__(
@@ -44,6 +47,8 @@ class AnyFastChatOperator(BaseOperator):
         anyfast_conn_id: str = AnyFastHook.default_conn_name,
         max_output_retries: int = 1,
         completion_params: dict[str, Any] | None = None,
+        attachments: str | list[str] | None = None,
+        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -57,12 +62,14 @@ class AnyFastChatOperator(BaseOperator):
         self.anyfast_conn_id = anyfast_conn_id
         self.max_output_retries = max_output_retries
         self.completion_params = dict(completion_params or {})
+        self.attachments = attachments
+        self.storage_conn_id = storage_conn_id
         validate_params(self.completion_params)  # a bad value fails at DAG parse time, for free
         OutputSchema.coerce(output_schema)
 
     @cached_property
     def hook(self) -> AnyFastHook:
-        return AnyFastHook(anyfast_conn_id=self.anyfast_conn_id)
+        return AnyFastHook(anyfast_conn_id=self.anyfast_conn_id, storage_conn_id=self.storage_conn_id)
 
     def _messages(self) -> Messages:
         messages: list[dict[str, Any]] = list(self.messages or [{"role": "user", "content": self.prompt}])
@@ -72,9 +79,11 @@ class AnyFastChatOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         if self.output_schema is None:
-            return self.hook.chat_completion(self._messages(), model=self.model, **self.completion_params).text
+            return self.hook.chat_completion(
+                self._messages(), model=self.model, attachments=self.attachments, **self.completion_params
+            ).text
         value = self.hook.complete_json(
-            self._messages(), schema=self.output_schema, model=self.model,
+            self._messages(), schema=self.output_schema, model=self.model, attachments=self.attachments,
             max_output_retries=self.max_output_retries, **self.completion_params,
         )  # fmt: skip
         return value.model_dump(mode="json") if isinstance(value, BaseModel) else value

@@ -14,8 +14,10 @@ from typing import Any
 
 from airflow_provider_anyfast.assets import OutletAsset, declared_outlet, publish_event
 from airflow_provider_anyfast.compat import BaseOperator, Context, display_uri
+from airflow_provider_anyfast.core.attachments import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_REQUEST_BYTES
 from airflow_provider_anyfast.core.jsonmode import OutputSchema, response_format
 from airflow_provider_anyfast.core.params import validate_params
+from airflow_provider_anyfast.core.records.attach import RecordAttachments
 from airflow_provider_anyfast.core.records.cache import ResultCache
 from airflow_provider_anyfast.core.records.cost import Price, parse_price_table
 from airflow_provider_anyfast.core.records.engine import EngineSettings
@@ -26,7 +28,7 @@ from airflow_provider_anyfast.core.records.source import iter_source
 from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowSink, RowStore
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook
 from airflow_provider_anyfast.operators.chat import Schema
-from airflow_provider_anyfast.storage import storage_path
+from airflow_provider_anyfast.storage import attachment_loader, storage_path
 
 DEFAULT_MAX_XCOM_BYTES = 5 * 1024 * 1024
 RUN_CONTEXT_KEYS = ("ds", "ds_nodash", "ts", "run_id", "params")
@@ -58,6 +60,14 @@ class AnyFastRecordsOperator(BaseOperator):
     :param prices: per-model price table (per million tokens: input, output, cached_input);
         defaults to the connection's ``price_table`` extra. Gives the manifest's estimated cost.
     :param max_cost: a budget in the price table's currency: once spent, no new request is sent.
+    :param attachments: files to send with each record: a record field holding one or more
+        references (``s3://``, ``gs://``, ``file://`` read with ``storage_conn_id``, or ``https://``),
+        or a Jinja template rendered per record (one reference per line, or a JSON list).
+        Images and PDFs go as ``image_url`` parts, text files as text parts (docs/operators.md).
+    :param max_attachment_bytes: the largest file sent; a larger one makes its record an error row.
+    :param max_request_attachment_bytes: the most bytes of files in one request.
+    :param presign_attachments: send ``s3://`` files as presigned URLs valid this many seconds
+        instead of their bytes (the gateway must reach the bucket's endpoint).
     :param outlet_asset: the Asset (or URI) this task updates; its event carries the run's counts.
         Default: ``output_path`` itself when it has no Jinja; ``False``: none (see docs/operators.md).
     """
@@ -98,6 +108,10 @@ class AnyFastRecordsOperator(BaseOperator):
         prices: Mapping[str, Mapping[str, float]] | None = None,
         max_cost: float | None = None,
         outlet_asset: OutletAsset = None,
+        attachments: str | list[str] | None = None,
+        max_attachment_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        max_request_attachment_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        presign_attachments: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -131,6 +145,10 @@ class AnyFastRecordsOperator(BaseOperator):
         self.prices = dict(prices) if prices is not None else None
         self.max_cost = max_cost
         self.completion_params = dict(completion_params or {})
+        self.attachments = attachments
+        self.max_attachment_bytes = max_attachment_bytes
+        self.max_request_attachment_bytes = max_request_attachment_bytes
+        self.presign_attachments = presign_attachments
         self._cancel = threading.Event()
         self._check_arguments()
 
@@ -154,6 +172,14 @@ class AnyFastRecordsOperator(BaseOperator):
         validate_params(self.completion_params)
         self.schema = OutputSchema.coerce(self.output_schema)
         PromptTemplate(self.prompt)  # a syntax error fails here, not per record
+        if self.attachments is not None:
+            RecordAttachments(self.attachments, self._loader())  # a bad spec or cap fails at parse time
+
+    def _loader(self) -> Any:
+        return attachment_loader(
+            self.storage_conn_id, max_file_bytes=self.max_attachment_bytes,
+            max_request_bytes=self.max_request_attachment_bytes, presign_seconds=self.presign_attachments,
+        )  # fmt: skip
 
     @cached_property
     def hook(self) -> AnyFastHook:
@@ -166,10 +192,11 @@ class AnyFastRecordsOperator(BaseOperator):
         template = PromptTemplate(
             self.prompt, system_prompt=self.system_prompt, schema=self.schema, context=run_context
         )
+        files = None if self.attachments is None else RecordAttachments(self.attachments, self._loader(), run_context)
         return RecordsJob(
             template=template, model=self.hook.resolve_model(self.model), params=params,
             id_field=self.id_field, max_input_tokens=self.max_input_tokens,
-            schema_json=self.schema.json_schema if self.schema else None,
+            schema_json=self.schema.json_schema if self.schema else None, attachments=files,
         )  # fmt: skip
 
     def _sink(self, context: Context) -> tuple[RowSink, str]:
