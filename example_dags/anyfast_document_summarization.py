@@ -1,23 +1,26 @@
 """
 ### Document summarization with AnyFast
 
-Every day, summarize the text documents under an object-storage prefix (reports, memos,
-postmortems, in any language) into a fixed JSON shape — title, summary, key points,
-language — and publish the result as an Airflow Asset that downstream DAGs can be
-scheduled on.
+Every day, summarize the documents under an object-storage prefix (PDF reports, memos,
+postmortems, scanned pages, text files, in any language) into a fixed JSON shape — title,
+summary, key points, language — and publish the result as an Airflow Asset that downstream
+DAGs can be scheduled on. The model reads each file itself (PDFs and images natively, as
+content parts): no text extraction, so tables, layout and scans survive.
 
-**Flow:** `collect_documents` lists `input_prefix` (`.txt` / `.md` files) and writes them, one
-at a time, as one JSON Lines batch `{"id": file name, "source": URI, "text": ...}` into the
-run folder (only a file name and one document are ever in memory) → `summarize` streams that
-batch, asks the model once per document and writes one validated row per document plus a
-`manifest.json` → `publish` checks the manifest and emits the
+**Flow:** `collect_documents` lists `input_prefix` and writes one JSON Lines batch
+`{"id": file name, "file": URI}` into the run folder (names only: no document is read
+here) → `summarize` streams that batch and, per document, reads the file
+(`attachments="file"`), sends it beside the prompt and writes one validated row, plus a
+`manifest.json`; a file the model cannot take (missing, too large, an unsupported type)
+gets an `error` row naming it → `publish` checks the manifest and emits the
 `s3://anyfast-examples/document-summaries` asset event, with the run folder in its extra.
 
 **Downstream:** `@dag(schedule=[Asset("s3://anyfast-examples/document-summaries")])`; read
 `triggering_asset_events` for the event's `extra["path"]` (the folder of that day's rows).
 
 **Where:** `input_prefix` (default `s3://anyfast-examples/documents/`); rows go to
-`<output_path>/<ds>/rows/*.jsonl` and `<output_path>/<ds>/manifest.json`.
+`<output_path>/<run_id>/rows/*.jsonl` and `<output_path>/<run_id>/manifest.json` (a retry of the
+same run resumes there, paying only for documents without a summary yet).
 **Connections:** `anyfast_default`; `storage_conn_id` (default `aws_default`) for the bucket.
 """
 
@@ -43,8 +46,7 @@ except ImportError:  # Airflow 2.11
 log = logging.getLogger(__name__)
 
 DOCUMENT_SUMMARIES = Asset("s3://anyfast-examples/document-summaries")
-RUN_FOLDER = "{{ params.output_path.rstrip('/') }}/{{ ds }}"
-DOCUMENT_SUFFIXES = (".txt", ".md")
+RUN_FOLDER = "{{ params.output_path.rstrip('/') }}/{{ run_id }}"  # every run has a run_id; manual ones lack ds
 
 
 class DocumentSummary(BaseModel):
@@ -56,11 +58,7 @@ class DocumentSummary(BaseModel):
     language: str = Field(min_length=2, max_length=16, description="ISO 639-1 code of the document, e.g. 'en'")
 
 
-PROMPT = """\
-Document: {{ record.id }}
-
-{{ record.text }}
-"""
+PROMPT = "Summarize the attached document, {{ record.id }}."
 
 SYSTEM_PROMPT = (
     "You summarize internal company documents for a weekly digest. Keep numbers, dates and owners "
@@ -82,7 +80,6 @@ SYSTEM_PROMPT = (
         "model": Param("gemini-2.5-flash", type="string", description="AnyFast model name"),
         "input_prefix": Param("s3://anyfast-examples/documents/", type="string", description="folder of documents"),
         "output_path": Param("s3://anyfast-examples/document-summaries", type="string", description="results root"),
-        "max_chars": Param(20_000, type="integer", minimum=1000, description="longer documents are cut here"),
         "storage_conn_id": Param("aws_default", type="string", description="connection for the bucket"),
         "anyfast_conn_id": Param("anyfast_default", type="string", description="the anyfast connection"),
     },
@@ -90,24 +87,25 @@ SYSTEM_PROMPT = (
 def anyfast_document_summarization() -> None:
     @task
     def collect_documents(batch_uri: str, **context: Any) -> str:
-        """One JSON Lines batch of the prefix's documents; returns its URI for the next task."""
+        """One JSON Lines batch naming the prefix's documents; returns its URI for the next task.
+
+        Every file is listed, whatever its type: one the model cannot read gets an error row that
+        names it, rather than vanishing from the run. Hidden and ``_``-prefixed markers are skipped.
+        """
         params = context["params"]
         prefix = to_storage_path(params["input_prefix"], params["storage_conn_id"])
         batch = to_storage_path(batch_uri, params["storage_conn_id"])
         batch.parent.mkdir(parents=True, exist_ok=True)
-        max_chars = params["max_chars"]
         count = 0
         with batch.open("w", encoding="utf-8") as out:
             for doc in sorted(prefix.iterdir(), key=lambda p: p.name):
-                if not doc.name.endswith(DOCUMENT_SUFFIXES) or not doc.is_file():
+                if doc.name.startswith((".", "_")) or not doc.is_file():
                     continue
-                with doc.open("rb") as stream:  # at most ~4 bytes a character: never a whole huge file
-                    text = stream.read(max_chars * 4).decode("utf-8", errors="replace")[:max_chars]
-                record = {"id": doc.name, "source": f"{params['input_prefix'].rstrip('/')}/{doc.name}", "text": text}
+                record = {"id": doc.name, "file": f"{params['input_prefix'].rstrip('/')}/{doc.name}"}
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
         if not count:
-            raise ValueError(f"no {'/'.join(DOCUMENT_SUFFIXES)} documents under {params['input_prefix']}")
+            raise ValueError(f"no documents under {params['input_prefix']}")
         log.info("Collected %d document(s) from %s into %s", count, params["input_prefix"], batch_uri)
         return batch_uri
 
@@ -116,13 +114,15 @@ def anyfast_document_summarization() -> None:
         records=collect_documents(RUN_FOLDER + "/_input/documents.jsonl"),
         id_field="id",
         prompt=PROMPT,
+        attachments="file",  # the record field holding the document's URI, read with storage_conn_id
+        max_attachment_bytes=10_000_000,  # a larger file gets an error row naming it
         system_prompt=SYSTEM_PROMPT,
         output_schema=DocumentSummary,
         model="{{ params.model }}",
         anyfast_conn_id="{{ params.anyfast_conn_id }}",
         output_path=RUN_FOLDER,
         storage_conn_id="{{ params.storage_conn_id }}",
-        max_concurrency=4,
+        max_concurrency=4,  # at most 4 documents' bytes in memory at once
         requests_per_minute=300,
         max_error_rate=0.1,
         completion_params={"temperature": 0.2},

@@ -57,10 +57,11 @@ def seed(endpoint: str, docs_dir: str) -> int:
     """Create the demo bucket and upload the sample documents under ``documents/``."""
     s3 = _s3(endpoint)
     s3.create_bucket(Bucket=BUCKET)
-    docs = sorted(Path(docs_dir).glob("*.txt"))
+    docs = sorted(p for p in Path(docs_dir).iterdir() if p.is_file())  # PDFs and a scanned page (PNG)
     for doc in docs:
         s3.upload_file(str(doc), BUCKET, DOCS_PREFIX + doc.name)
-    print(f"    uploaded {len(docs)} documents to s3://{BUCKET}/{DOCS_PREFIX}")
+    kinds = ", ".join(f"{sum(d.suffix == s for d in docs)} {s[1:].upper()}" for s in sorted({d.suffix for d in docs}))
+    print(f"    uploaded {len(docs)} documents ({kinds}) to s3://{BUCKET}/{DOCS_PREFIX}")
     return 0
 
 
@@ -121,7 +122,10 @@ def _show_documents(root: Path, endpoint: str) -> None:
     manifest = json.loads((copy / manifests[-1]).read_text())
     print(f"\n== anyfast_document_summarization -> s3://{BUCKET}/{folder}/ (copied to {copy / folder})")
     print(f"   rows: {manifest['counts']}  tokens: {manifest['usage']['total_tokens']}")
-    for row in _rows((copy / folder / manifest["files"][0]).read_text(), 3):
+    rows = [row for part in manifest["files"] for row in _rows((copy / folder / part).read_text())]
+    scans = [r for r in rows if str(r["id"]).endswith(".png")]
+    shown = scans[:1] + [r for r in rows if str(r["id"]).endswith(".pdf")][:2]
+    for row in shown:  # the server's placeholder answers name the type and byte count of the file it received
         out = row["output"] or {}
         print(f"   {_cut(row['id'], 34):34}  [{out.get('language')}]  {_cut(out.get('title'), 70)}")
 

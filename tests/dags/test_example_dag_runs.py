@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -61,10 +62,11 @@ def test_document_summarization_reads_s3_writes_rows_and_publishes_the_asset(
 
     prefix = f"docs-{uuid.uuid4().hex[:8]}"
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-    docs = sorted((DATA / "documents").glob("*.txt"))
+    docs = sorted((DATA / "documents").iterdir())
     for doc in docs:
         s3.upload_file(str(doc), s3_bucket, f"{prefix}/in/{doc.name}")
-    s3.put_object(Bucket=s3_bucket, Key=f"{prefix}/in/scan.pdf", Body=b"%PDF-1.7")  # not a text document
+    s3.put_object(Bucket=s3_bucket, Key=f"{prefix}/in/chart.gif", Body=b"GIF89a\x01\x00")  # a type Gemini refuses
+    s3.put_object(Bucket=s3_bucket, Key=f"{prefix}/in/_SUCCESS", Body=b"")  # a marker, not a document
 
     run = run_example(
         "anyfast_document_summarization",
@@ -83,17 +85,26 @@ def test_document_summarization_reads_s3_writes_rows_and_publishes_the_asset(
         for part in manifest["files"]
         for row in _jsonl(s3.get_object(Bucket=s3_bucket, Key=f"{folder}/{part}")["Body"].read().decode())
     ]
-    assert len(docs) == 12
-    assert sorted(row["id"] for row in rows) == [doc.name for doc in docs]
+    assert [doc.suffix for doc in docs].count(".pdf") == 11 and [doc.suffix for doc in docs].count(".png") == 1
+    by_id = {row["id"]: row for row in rows}
+    assert sorted(by_id) == sorted([doc.name for doc in docs] + ["chart.gif"])
+    gif = by_id.pop("chart.gif")
+    assert gif["status"] == "error" and "image/gif, which the model does not read" in gif["error"]["message"]
     schema = example_module("anyfast_document_summarization").DocumentSummary
-    for row in rows:
+    for row in by_id.values():
         assert row["status"] == "success"
         schema.model_validate(row["output"])
-    german = next(b for b in _chat_bodies(anyfast_conn) if "11-quartalsbericht-logistik-de.txt" in str(b["messages"]))
-    assert "Die Retourenquote lag bei 12,4 Prozent" in german["messages"][-1]["content"]
+    # each request carried its document's bytes, typed from the content: the PDF and the scan arrived whole
+    sent = {
+        b["messages"][-1]["content"][0]["text"]: b["messages"][-1]["content"][1] for b in _chat_bodies(anyfast_conn)
+    }
+    for doc in docs:
+        url = sent[f"Summarize the attached document, {doc.name}."]["image_url"]["url"]
+        kind = "application/pdf" if doc.suffix == ".pdf" else "image/png"
+        assert url == f"data:{kind};base64," + base64.b64encode(doc.read_bytes()).decode()
 
     event = run.xcom("publish")
-    assert (event["documents"], event["summarized"]) == (12, 12)
+    assert (event["documents"], event["summarized"]) == (13, 12)
     assert event["path"].endswith(folder)
     extras = run.asset_events("s3://anyfast-examples/document-summaries")
     assert [extra["path"] for extra in extras] == [event["path"]]
