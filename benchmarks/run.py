@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.bench_workload import setup_airflow_env
 
-SECTIONS = ("throughput", "peers", "fanout", "memory", "rate", "incremental")
+SECTIONS = ("throughput", "peers", "fanout", "memory", "rate", "incremental", "attachments")
 BEGIN, END = "<!-- benchmark results: begin -->", "<!-- benchmark results: end -->"
 
 
@@ -36,6 +36,7 @@ class Plan:
     rate_window: float
     rate_warm_up: float
     incremental: tuple[float, int, int]  # (latency, concurrency, records) of day 1 and day 2
+    attachments: tuple[int, ...] = (1_000, 10_000)  # records, one distinct PDF each
 
 
 FULL = Plan(
@@ -44,7 +45,7 @@ FULL = Plan(
 )  # fmt: skip
 QUICK = Plan(
     ((1.0, 128, 640), (0.1, 32, 1000)), ((1.0, 3), (0.1, 10)), (0.1, 5), (1_000, 20_000), 32, 600.0, 10.0, 2.0,
-    (0.1, 32, 2_000),
+    (0.1, 32, 2_000), (200, 2_000),
 )  # fmt: skip
 
 
@@ -79,7 +80,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
-    from benchmarks import bench_fanout, bench_incremental, bench_memory, bench_peers, bench_ratelimit, bench_throughput
+    from benchmarks import (
+        bench_attachments,
+        bench_fanout,
+        bench_incremental,
+        bench_memory,
+        bench_peers,
+        bench_ratelimit,
+        bench_throughput,
+    )
     from benchmarks.bench_server import ServerProcess, connection_env
     from benchmarks.bench_table import Results, render
 
@@ -121,6 +130,12 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
             _say(f"incremental: L={latency}s C={concurrency} N={n}, day 1 on an empty cache, then 1% changed")
             days = bench_incremental.incremental(server, latency, concurrency, n)
             incremental = bench_incremental.render(days, latency, concurrency)
+        if "attachments" in args.sections:
+            runs = []
+            for n in plan.attachments:
+                _say(f"attachments: {n:,} records with one PDF each, fresh process")
+                runs.append(bench_attachments.attachments_run(server, n, plan.memory_concurrency))
+            incremental += bench_attachments.render(runs, plan.memory_concurrency)
     report = _before_targets(render(results), incremental)
     print(report)
     if args.results is not None:
