@@ -16,7 +16,6 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,7 @@ from airflow_provider_anyfast.core.records.rows import (
     success_row,
 )
 from airflow_provider_anyfast.core.records.store import RowSink
+from airflow_provider_anyfast.core.records.workers import WorkerPool
 from airflow_provider_anyfast.core.retry import CallHooks
 from airflow_provider_anyfast.exceptions import (
     AnyFastAuthError,
@@ -46,6 +46,8 @@ from airflow_provider_anyfast.exceptions import (
 )
 
 log = logging.getLogger("airflow_provider_anyfast.records")
+#: The longest the engine waits for an answer before it looks at a stop, a due flush or progress.
+_TICK = 0.2
 
 _STATUS_OF_OUTPUT_ERROR = {
     "truncated": RowStatus.TRUNCATED,
@@ -90,7 +92,8 @@ class EngineSettings:
     max_total_tokens: int | None = None
     max_output_retries: int = 1
     progress_interval: float = 30.0
-    flush_interval: float = 10.0
+    flush_interval: float = 2.0
+    stop_grace: float = 0.5
     max_cost: float | None = None
     price: Price | None = None
 
@@ -143,10 +146,16 @@ class RecordEngine:
         self.stopped: AnyFastError | None = None
         self._done: queue.Queue[tuple[str, ResultRow]] = queue.Queue()
         self._in_flight = 0
+        self._last_flush = time.monotonic()
 
     def run(self, items: Iterable[WorkItem | ResultRow]) -> RunCounts:
-        """Process every item; rows already decided (refused records) go straight to the sink."""
-        last_flush = time.monotonic()
+        """Process every item; rows already decided (refused records) go straight to the sink.
+
+        Rows (and cache entries) reach storage at least every ``flush_interval`` seconds. On a stop
+        (``cancel``) nothing more is sent, answers already received are written, and requests still
+        in flight get ``stop_grace`` seconds to answer before they are given up on.
+        """
+        self._last_flush = time.monotonic()
         with self._workers() as pool:
             for item in items:
                 if self.cancel.is_set():
@@ -160,63 +169,84 @@ class RecordEngine:
                     if ready is not None:
                         self._write(ready)
                     elif send:
-                        while self._in_flight >= self.concurrency.limit:
+                        while self._in_flight >= self.concurrency.limit and not self.cancel.is_set():
                             self._collect(block=True)
                         if self.cancel.is_set():
                             break  # stopped while waiting for a slot: send nothing more
                         self._in_flight += 1
                         pool.submit(self._call, item, key)
                 self._collect(block=False)
-                if time.monotonic() - last_flush >= self.settings.flush_interval:
-                    self.sink.flush()
-                    self.reuse.flush()
-                    last_flush = time.monotonic()
-            while self._in_flight:
+            while self._in_flight and not self.cancel.is_set():
                 self._collect(block=True)
+            if self.cancel.is_set():
+                self._give_up()
         self.progress.log_now(self.counts, self.concurrency.limit)
         return self.counts
 
     @contextlib.contextmanager
-    def _workers(self) -> Iterator[ThreadPoolExecutor]:
-        """The worker threads, and what becomes of their work when the loop fails.
+    def _workers(self) -> Iterator[WorkerPool]:
+        """The worker threads, and what becomes of their work when the loop fails or is stopped.
 
-        On a failure (storage down, input unreadable, task killed) requests in flight end after their
-        current try, with no retries, and their rows (already paid for) are still written if the sink
-        takes them, so a rerun does not pay for them again.
+        On a failure (storage down, input unreadable, task killed or timed out) no request is sent
+        any more, rows already handed back (paid for) are still written if the sink takes them, and
+        requests in flight are given up on: a read that never ends cannot hold the stop.
         """
-        pool = ThreadPoolExecutor(self.settings.max_concurrency, thread_name_prefix="anyfast")
+        pool = WorkerPool(self.settings.max_concurrency)
         try:
             yield pool
         except BaseException:
             self.cancel.set()
-            pool.shutdown(wait=True)  # every worker has handed back its row now
+            pool.abandon()
             with contextlib.suppress(Exception):  # a sink that fails too cannot keep them
-                while self._in_flight:
-                    self._collect(block=True)
+                self._give_up()
             raise
-        finally:
-            pool.shutdown(wait=True)
+        if self._in_flight:
+            pool.abandon()
+        else:
+            pool.shutdown()
 
-    def _collect(self, *, block: bool) -> None:
-        """Write finished rows; when blocking, wake at least once per progress interval."""
+    def _give_up(self) -> None:
+        """A stop: wait at most ``stop_grace`` for answers in flight, then leave the rest."""
+        deadline = time.monotonic() + self.settings.stop_grace
+        while self._in_flight and (left := deadline - time.monotonic()) > 0:
+            self._collect(block=True, wait=left)
+        if self._in_flight:
+            log.warning(
+                "AnyFast run stopped: gave up on %d request(s) still in flight; their records have no row and "
+                "are sent again by the next run", self._in_flight,
+            )  # fmt: skip
+
+    def _collect(self, *, block: bool, wait: float | None = None) -> None:
+        """Write finished rows; when blocking, wait a short tick at most (a stop or a flush may be due)."""
+        timeout = min(wait if wait is not None else _TICK, self._tick()) if block else None
         while self._in_flight:
             try:
-                key, row = self._done.get(block=block, timeout=self.progress.seconds_to_next() if block else None)
+                key, row = self._done.get(block=block, timeout=timeout)
             except queue.Empty:
-                if block:
-                    self.progress.maybe_log(self.counts, self.concurrency.limit)
-                    continue
-                return
+                break
             self._in_flight -= 1
             self._write(row)
             for follower in self.reuse.after(key, row):
                 self._write(follower)
             block = False
+        self.progress.maybe_log(self.counts, self.concurrency.limit)
+        self._maybe_flush()
+
+    def _tick(self) -> float:
+        flush_left = self.settings.flush_interval - (time.monotonic() - self._last_flush)
+        return max(0.01, min(_TICK, self.progress.seconds_to_next(), flush_left))
+
+    def _maybe_flush(self) -> None:
+        """Rows first, then cache entries: a failing cache never keeps rows from storage."""
+        if time.monotonic() - self._last_flush < self.settings.flush_interval:
+            return
+        self.sink.flush()
+        self.reuse.flush()
+        self._last_flush = time.monotonic()
 
     def _write(self, row: ResultRow) -> None:
         self.sink.append(row)
         self.counts.add(row)
-        self.progress.maybe_log(self.counts, self.concurrency.limit)
 
     def _call(self, item: WorkItem, key: str = "") -> None:
         """Worker thread: one record from limits to row. Always hands back exactly one row."""
