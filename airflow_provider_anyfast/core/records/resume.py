@@ -1,4 +1,8 @@
-"""The resume index: what earlier runs left under ``rows/``, and which row stands for each id.
+"""Resume state: the run file, what earlier runs left under ``rows/``, and which row stands for each id.
+
+This module owns what a rerun reads to know where it is: ``_run.json`` (versioned; a file
+that cannot be read is an error, never a silent fresh start, since starting over would pay
+again for every answer kept) and the part index. The lease on the folder is ``lease.py``.
 
 A run can die anywhere: between two parts, in the middle of writing one, or halfway through
 ``finalize``. Everything it leaves is readable here: the first success row of an id wins, else
@@ -16,6 +20,8 @@ from typing import Any
 
 from airflow_provider_anyfast.core.records.rows import RowStatus, RunCounts
 
+RUN_FILE = "_run.json"
+RUN_FILE_VERSION = 1
 PART_PATTERN = re.compile(r"part-(\d{4,})-(\d{5,})\.jsonl")
 _STATUSES = frozenset(s.value for s in RowStatus)
 _LINE_BITS = 32
@@ -31,6 +37,53 @@ def parse_part_name(name: str) -> tuple[int, int] | None:
     """(generation, seq) of a part file name, or None for any other file."""
     match = PART_PATTERN.fullmatch(name)
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+class ResumeStateError(RuntimeError):
+    """The resume state exists but cannot be read: refusing to start over and pay again."""
+
+
+def run_file_bytes(fingerprint: str, generation: int, details: Any) -> bytes:
+    """``_run.json``: the input's fingerprint, the generation writing now, and what the fingerprint covers."""
+    run = {"version": RUN_FILE_VERSION, "fingerprint": fingerprint, "generation": generation, "details": details}
+    return json.dumps(run, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def parse_run_file(data: bytes, where: Any) -> dict[str, Any]:
+    """The run file's content; ``ResumeStateError`` when it is damaged or from a newer provider."""
+    fix = (
+        f"The rows next to it are intact. If you are sure they belong to this task's input and prompt, delete {where} "
+        "and rerun: the rows are kept and only records without a success row are sent again."
+    )
+    try:
+        run = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ResumeStateError(f"{where} cannot be read (not JSON: cut off, or overwritten?). {fix}") from None
+    if not isinstance(run, dict) or not isinstance(run.get("fingerprint"), str):
+        raise ResumeStateError(f"{where} is not a run file of this provider (no fingerprint). {fix}")
+    version = run.get("version", 1)
+    if not isinstance(version, int) or version > RUN_FILE_VERSION:
+        raise ResumeStateError(
+            f"{where} was written by a newer airflow-provider-anyfast (run file version {version}, this one reads "
+            f"up to {RUN_FILE_VERSION}): upgrade the provider on this worker, or use another output_path."
+        )
+    try:
+        run["generation"] = int(run.get("generation") or 0)
+    except (TypeError, ValueError):
+        raise ResumeStateError(f"{where} has no valid generation number. {fix}") from None
+    return run
+
+
+def mismatch_message(root: Any, stored: dict[str, Any], fingerprint: str, details: Any) -> str:
+    """Why the folder's rows cannot be resumed by this run: the input or prompt changed."""
+    old, new = stored.get("details") or {}, details or {}
+    changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+    what = f"; changed: {', '.join(changed)}" if changed and old and new else ""
+    return (
+        f"{root} holds result rows of a different run: the input or prompt changed since the "
+        f"rows there were written (fingerprint there {stored['fingerprint'][:12]}, this run "
+        f"{fingerprint[:12]}{what}). Use a new output_path, or delete {root} to start over."
+    )
 
 
 @dataclass(frozen=True)
@@ -119,18 +172,21 @@ class PartIndex:
     def __contains__(self, row_id: object) -> bool:
         return row_id in self._kept
 
-    def plan(self, superseded: set[str | int]) -> tuple[list[int], dict[int, set[int]]]:
+    def plan(self, superseded: set[str | int], merge_below: int = 0) -> tuple[list[int], dict[int, set[int]]]:
         """Split old parts into those kept whole and those to rewrite, with the lines to keep.
 
         A row stays if it stands for its id and this run wrote no newer row for that id. A part
-        is kept whole only if every readable line in it stays and none is damaged.
+        is kept whole only if every readable line in it stays, none is damaged, and it holds at
+        least ``merge_below`` rows (smaller ones are merged into bigger parts).
         """
         staying = [0] * len(self.parts)
         for row_id, location in self._kept.items():
             if row_id not in superseded:
                 staying[location >> _LINE_BITS] += 1
         rewrite: dict[int, set[int]] = {
-            i: set() for i, part in enumerate(self.parts) if part.damaged or part.rows == 0 or staying[i] != part.rows
+            i: set()
+            for i, part in enumerate(self.parts)
+            if part.damaged or part.rows == 0 or staying[i] != part.rows or part.rows < merge_below
         }
         for row_id, location in self._kept.items():
             part_index = location >> _LINE_BITS

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -78,16 +78,19 @@ class Deduplicator:
 class Reuse:
     """Before a request: is its answer cached, or already on its way? After: remember it."""
 
-    def __init__(self, cache: ResultCache | None = None, dedup: bool = True) -> None:
+    def __init__(
+        self, cache: ResultCache | None = None, dedup: bool = True, accept: Callable[[Any], bool] | None = None
+    ) -> None:
         self.cache = cache
         self.dedup = Deduplicator() if dedup else None
+        self.accept = accept  # a cached answer the current schema rejects is a miss, not a success
 
     def before_send(self, record_id: str | int, body: Mapping[str, Any]) -> tuple[str, ResultRow | None, bool]:
         """(key, a ready row or None, whether to send): a record either gets a row now, waits, or is sent."""
         if self.cache is None and self.dedup is None:
             return "", None, True
         key = request_key(body)
-        entry = self.cache.get(key) if self.cache is not None else None
+        entry = self.cache.get(key, self.accept) if self.cache is not None else None
         if entry is not None:
             return key, cached_row(record_id, entry), False
         if self.dedup is None:
@@ -108,6 +111,11 @@ class Reuse:
     def flush(self) -> None:
         if self.cache is not None:
             self.cache.flush()
+
+    def close(self) -> None:
+        """The last flush of the run's cache entries (never raises: the rows are what must be kept)."""
+        if self.cache is not None:
+            self.cache.close()
 
     def stats(self) -> dict[str, int]:
         """What reuse saved this run: requests not sent and the tokens they would have cost."""

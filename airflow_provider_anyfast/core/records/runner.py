@@ -20,7 +20,8 @@ from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.records.cache import ResultCache
 from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine
-from airflow_provider_anyfast.core.records.plan import RecordsJob, plan, work
+from airflow_provider_anyfast.core.records.lease import LeaseLostError
+from airflow_provider_anyfast.core.records.plan import Plan, RecordsJob, plan, work
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
 from airflow_provider_anyfast.core.records.source import SourceItem
@@ -31,6 +32,10 @@ log = logging.getLogger("airflow_provider_anyfast.records")
 
 class RecordsRefusedError(ValueError):
     """Too many records cannot be sent at all: refused before any request is paid for."""
+
+
+class RunStoppedError(RuntimeError):
+    """The task was stopped (on_kill, timeout, SIGTERM) after writing every answer it had received."""
 
 
 class ErrorRateExceededError(RuntimeError):
@@ -62,8 +67,13 @@ def run_records(
     *,
     cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Run every record of ``source()`` (read twice: a checking pass, then a working pass)."""
+    """Run every record of ``source()`` (read twice: a checking pass, then a working pass).
+
+    Setting ``cancel`` (``on_kill``) stops the run promptly: nothing more is sent, every answer
+    received is written, and ``RunStoppedError`` says where the rows are.
+    """
     started = pendulum.now("UTC")
+    cancel = cancel if cancel is not None else threading.Event()
     keys: set[str] | None = set() if spec.cache is not None else None
     checked = plan(spec.job, source(), keys)
     if checked.total and checked.refused / checked.total > spec.max_error_rate:
@@ -71,9 +81,17 @@ def run_records(
             f"{checked.refused} of {checked.total} records cannot be sent, more than max_error_rate="
             f"{spec.max_error_rate} allows, so nothing was sent. First problems: " + "; ".join(checked.examples)
         )
+    if spec.cache is not None:
+        spec.cache.check_writable()  # before the first paid request
     done: set[Any] = set()
+    lost: list[str] = []
     if isinstance(sink, RowStore):
-        state = sink.open(checked.fingerprint, details=checked.details)
+
+        def on_lost(message: str) -> None:
+            lost.append(message)
+            cancel.set()
+
+        state = sink.open(checked.fingerprint, details=checked.details, on_lost=on_lost)
         for warning in state.warnings:
             log.warning("%s", warning)
         done = state.done_ids
@@ -82,7 +100,26 @@ def run_records(
                 "Resuming in %s: %d record(s) already have a success row and will not be requested again",
                 spec.location, len(done),
             )  # fmt: skip
-    reuse = Reuse(spec.cache, spec.dedup)
+    try:
+        return _run(client, spec, source, sink, checked, keys or set(), done, cancel, lost, started)
+    finally:
+        if isinstance(sink, RowStore):
+            sink.release()
+
+
+def _run(
+    client: AnyFastClient,
+    spec: RunSpec,
+    source: Callable[[], Iterable[SourceItem]],
+    sink: RowSink,
+    checked: Plan,
+    keys: set[str],
+    done: set[Any],
+    cancel: threading.Event,
+    lost: list[str],
+    started: pendulum.DateTime,
+) -> dict[str, Any]:
+    reuse = Reuse(spec.cache, spec.dedup, accept=_accepts(spec.schema))
     if spec.cache is not None and keys:
         found = spec.cache.load(keys)
         log.info("Cache %s answers %d of %d distinct requests", spec.cache.root, found, len(keys))
@@ -92,10 +129,10 @@ def run_records(
     try:
         engine.run(work(spec.job, source(), done))
     except BaseException as exc:
-        # keep every answer already paid for that can still be written; never hide the real error
-        for flush in (sink.flush, reuse.flush):
-            with contextlib.suppress(Exception):
-                flush()
+        # keep every answer already paid for that can still be written (rows first); never hide the real error
+        with contextlib.suppress(Exception):
+            sink.flush()
+        reuse.close()
         if isinstance(exc, RowStorageError):
             raise RowStorageError(
                 f"Writing result rows to {spec.location} failed, so the run stopped sending requests: {exc}. "
@@ -103,10 +140,27 @@ def run_records(
                 "Airflow retry does this) and only the records without a success row there are sent again."
             ) from exc
         raise
-    reuse.flush()
-    if engine.cancel.is_set():
+    if cancel.is_set():
         sink.flush()
-        raise RuntimeError(f"the run was stopped; rows written so far are in {spec.location}")
+        reuse.close()
+        if lost:
+            raise LeaseLostError(lost[0])
+        if isinstance(sink, RowStore):
+            kept = f"are kept in {spec.location}"
+        elif spec.cache is not None:
+            kept = f"are kept in the cache {spec.cache.root}"
+        else:
+            kept = "are lost (XCom mode without a cache: set cache_path or output_path to keep them)"
+        raise RunStoppedError(
+            f"The run was stopped (on_kill, a timeout or SIGTERM): no request was sent after the stop, and the "
+            f"{engine.counts.records} row(s) of this run {kept}. A rerun sends only the records still without an "
+            "answer."
+        )
+    if spec.cache is not None and spec.cache.rejected:
+        log.warning(
+            "Cache %s: %d cached answer(s) no longer pass the current output_schema and were requested again",
+            spec.cache.root, spec.cache.rejected,
+        )  # fmt: skip
     summary = sink.close(
         {
             "model": spec.job.model,
@@ -118,12 +172,28 @@ def run_records(
             **reuse.stats(),
         }
     )
+    reuse.close()  # after the rows are safe; a cache failure here only warns
     price = spec.engine.price
     if price is not None:
         summary["estimated_cost"] = round(price.cost(summary.get("usage")), 6)
         log.info("Estimated cost of the rows in %s: %.4f", spec.location, summary["estimated_cost"])
     _judge(summary, checked.total, spec)
     return summary
+
+
+def _accepts(schema: OutputSchema | None) -> Callable[[Any], bool] | None:
+    """Whether a cached answer still passes the current schema (validators included)."""
+    if schema is None:
+        return None
+
+    def accept(output: Any) -> bool:
+        try:
+            schema.validate(output)
+        except ValueError:
+            return False
+        return True
+
+    return accept
 
 
 def _judge(summary: dict[str, Any], total: int, spec: RunSpec) -> None:

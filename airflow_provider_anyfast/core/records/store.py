@@ -9,23 +9,29 @@ at any point leaves something the next ``open`` can resume from.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from airflow_provider_anyfast.core.records.lease import DEFAULT_TTL, Lease, LeaseHeldError, LeaseLostError
 from airflow_provider_anyfast.core.records.resume import (
-    OldPart,
+    RUN_FILE,
     PartIndex,
     ResumeState,
+    ResumeStateError,
+    mismatch_message,
     parse_part_name,
     parse_row_line,
+    parse_run_file,
     part_name,
+    run_file_bytes,
 )
 from airflow_provider_anyfast.core.records.rows import ResultRow, RunCounts
 
 DEFAULT_XCOM_MAX_BYTES = 48 * 1024 * 1024
-RUN_FILE = "_run.json"
 MANIFEST_FILE = "manifest.json"
 ROWS_DIR = "rows"
 _MANIFEST_KEYS = ("files", "counts", "records", "requests", "usage", "generation", "fingerprint", "resumed_rows",
@@ -98,11 +104,20 @@ def _merge_extra(summary: dict[str, Any], extra: Mapping[str, Any] | None) -> di
 class RowStore:
     """Result rows as JSON Lines parts under ``root/rows/``, resumable across runs."""
 
-    def __init__(self, root: Any, *, chunk_rows: int = 1000) -> None:
+    def __init__(
+        self,
+        root: Any,
+        *,
+        chunk_rows: int = 1000,
+        holder: Mapping[str, Any] | None = None,
+        lease_ttl: float = DEFAULT_TTL,
+    ) -> None:
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
         self.root = root
         self.chunk_rows = chunk_rows
+        self.lease = Lease(root, holder, ttl=lease_ttl)
+        self._part_rows: dict[str, int] = {}
         self.counts = RunCounts()  # rows appended by this run
         self._rows_dir = root / ROWS_DIR
         self._lock = threading.RLock()
@@ -120,15 +135,35 @@ class RowStore:
         """Rows appended but not yet in a part file."""
         return len(self._buffer)
 
-    def open(self, fingerprint: str, *, details: Mapping[str, Any] | None = None) -> ResumeState:
-        """Check the folder belongs to this input, index what is there, start a new generation."""
+    def open(
+        self,
+        fingerprint: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> ResumeState:
+        """Take the folder's lease, check the folder belongs to this input, index it, start a new generation.
+
+        ``on_lost`` is called (from the heartbeat thread) if another run takes the lease over.
+        """
         with self._lock:
             if self._state != "new":
                 raise RuntimeError("RowStore.open() can only be called once")
+            self._guard(str(self.root), "create", lambda: self.root.mkdir(parents=True, exist_ok=True))
+            self._guard(str(self.root), "take the lease on", self.lease.acquire)
+            self.lease.start_heartbeat(on_lost or (lambda message: None))
+            try:
+                return self._open(fingerprint, details)
+            except BaseException:
+                self.release()
+                raise
+
+    def _open(self, fingerprint: str, details: Mapping[str, Any] | None) -> ResumeState:
+        with self._lock:
             warnings: list[str] = []
-            stored = self._read_run_file(warnings)
+            stored = self._read_run_file()
             if stored is not None and stored["fingerprint"] != fingerprint:
-                raise FingerprintMismatchError(self._mismatch_message(stored, fingerprint, details))
+                raise FingerprintMismatchError(mismatch_message(self.root, stored, fingerprint, details))
             self._index = index = self._guard(str(self._rows_dir), "read", lambda: PartIndex.scan(self._rows_dir))
             if stored is None and index.parts:
                 warnings.append(
@@ -138,9 +173,7 @@ class RowStore:
             warnings.extend(index.warnings)
             self._generation = max(int(stored["generation"]) if stored else 0, index.max_generation) + 1
             self._fingerprint = fingerprint
-            run = {"fingerprint": fingerprint, "generation": self._generation, "details": dict(details or {})}
-            self._guard(str(self.root), "create", lambda: self.root.mkdir(parents=True, exist_ok=True))
-            self._write(self.root / RUN_FILE, [_dumps(run)])
+            self._write(self.root / RUN_FILE, [run_file_bytes(fingerprint, self._generation, dict(details or {}))])
             manifest = self.root / MANIFEST_FILE
             self._guard(str(manifest), "remove", lambda: manifest.exists() and manifest.unlink())
             self._state = "open"
@@ -171,10 +204,13 @@ class RowStore:
             self._require_open()
             if not self._buffer:
                 return
+            if self.lease.lost is not None:
+                raise LeaseLostError(self.lease.lost)
             name = part_name(self._generation, self._seq)
             self._guard(str(self._rows_dir), "create", lambda: self._rows_dir.mkdir(parents=True, exist_ok=True))
             self._write(self._rows_dir / name, [row.to_json_line() for row in self._buffer])
             self._files.append(name)
+            self._part_rows[name] = len(self._buffer)
             self._seq += 1
             self._buffer.clear()
 
@@ -183,18 +219,19 @@ class RowStore:
         return self.finalize(extra or {})
 
     def finalize(self, extra: Mapping[str, Any]) -> dict[str, Any]:
-        """Flush, leave exactly one row per record in the folder, write and return the manifest."""
+        """Flush, leave exactly one row per record in few parts, write and return the manifest, release the lease."""
         with self._lock:
             _merge_extra(dict.fromkeys(_MANIFEST_KEYS), extra)  # refuse a clash before touching files
             self.flush()
-            whole, rewrite = self._index.plan(self._superseded)
+            self._guard(str(self.root), "check the lease on", self.lease.verify)
+            whole, rewrite = self._index.plan(self._superseded, merge_below=self.chunk_rows)
             carried = RunCounts()
-            files = list(self._files)
+            small = [name for name in self._files if self._part_rows[name] < self.chunk_rows]
+            files = [name for name in self._files if name not in small]
             for i in whole:
                 carried.merge(self._index.parts[i].counts)
                 files.append(self._index.parts[i].name)
-            for i, keep in sorted(rewrite.items()):
-                files.extend(self._rewrite(self._index.parts[i], keep, carried))
+            files.extend(self._merge(rewrite, small, carried))
             total = RunCounts()
             total.merge(carried)
             total.merge(self.counts)
@@ -213,33 +250,51 @@ class RowStore:
             manifest = _merge_extra(manifest, extra)
             self._write(self.root / MANIFEST_FILE, [_dumps(manifest)])
             self._state = "finalized"
+            self.release()
             return manifest
 
-    def _rewrite(self, part: OldPart, keep: set[int], carried: RunCounts) -> list[str]:
-        """Copy the lines that stand into a new part of this generation, then drop the old part.
+    def release(self) -> None:
+        """Give up the folder's lease (a run that ends, however it ends)."""
+        with contextlib.suppress(Exception):
+            self.lease.release()
 
-        New file first, then delete: a crash in between leaves duplicates, which ``open`` resolves.
+    def _merge(self, rewrite: dict[int, set[int]], own: list[str], carried: RunCounts) -> list[str]:
+        """Copy the standing lines of old parts to rewrite, and this run's small parts (the timed flushes),
+        into as few parts as they fill (``chunk_rows`` rows each): a long run leaves few files, not thousands.
+
+        New files first, then delete: a crash in between leaves duplicates, which ``open`` resolves.
         """
+        sources: list[tuple[Any, set[int] | None]] = [(self._index.parts[i].path, keep) for i, keep in
+                                                      sorted(rewrite.items())]  # fmt: skip
+        sources += [(self._rows_dir / name, None) for name in own]
+        if not rewrite and len(own) <= 1:
+            return own
+        lines = itertools.chain.from_iterable(self._kept_lines(path, keep, carried) for path, keep in sources)
         written = []
-        if keep:
+        while (first := next(lines, None)) is not None:
             name = part_name(self._generation, self._seq)
             self._seq += 1
-            self._write(self._rows_dir / name, self._kept_lines(part, keep, carried))
+            self._write(self._rows_dir / name, itertools.chain([first], itertools.islice(lines, self.chunk_rows - 1)))
             written.append(name)
-        self._guard(str(part.path), "remove", part.path.unlink)
+        for path, _ in sources:
+            self._guard(str(path), "remove", path.unlink)
         return written
 
-    def _kept_lines(self, part: OldPart, keep: set[int], carried: RunCounts) -> Iterable[bytes]:
-        with part.path.open("rb") as stream:
+    def _kept_lines(self, path: Any, keep: set[int] | None, carried: RunCounts) -> Iterable[bytes]:
+        """Every line of one of this run's parts (``keep`` None), or an old part's standing lines, counted."""
+        with path.open("rb") as stream:
             # readline, not iteration: Airflow 2.11 wraps storage files in an object without __iter__
             for line_no, line in enumerate(iter(stream.readline, b""), start=1):
-                if line_no in keep:
+                if keep is None:
+                    if line.strip():
+                        yield line
+                elif line_no in keep:
                     row = parse_row_line(line)
                     assert isinstance(row, dict), "an indexed line is a readable row"
                     carried.add_values(row["status"], int(row.get("attempts") or 0), row.get("usage"))
                     yield line
 
-    def _read_run_file(self, warnings: list[str]) -> dict[str, Any] | None:
+    def _read_run_file(self) -> dict[str, Any] | None:
         path = self.root / RUN_FILE
 
         def read() -> bytes | None:
@@ -250,27 +305,7 @@ class RowStore:
                 return data
 
         data = self._guard(str(path), "read", read)
-        if data is None:
-            return None
-        try:
-            run = json.loads(data.decode("utf-8"))
-            if isinstance(run, dict) and isinstance(run.get("fingerprint"), str):
-                run["generation"] = int(run.get("generation") or 0)
-                return run
-        except (UnicodeDecodeError, ValueError, TypeError):
-            pass
-        warnings.append(f"{path} is unreadable (cut off by a crash?); replacing it")
-        return None
-
-    def _mismatch_message(self, stored: dict[str, Any], fingerprint: str, details: Mapping[str, Any] | None) -> str:
-        old, new = stored.get("details") or {}, details or {}
-        changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
-        what = f"; changed: {', '.join(changed)}" if changed and old and new else ""
-        return (
-            f"{self.root} holds result rows of a different run: the input or prompt changed since the "
-            f"rows there were written (fingerprint there {stored['fingerprint'][:12]}, this run "
-            f"{fingerprint[:12]}{what}). Use a new output_path, or delete {self.root} to start over."
-        )
+        return None if data is None else parse_run_file(data, path)
 
     def _require_open(self) -> None:
         if self._state != "open":
@@ -288,7 +323,7 @@ class RowStore:
     def _guard(target: str, action: str, fn: Any) -> Any:
         try:
             return fn()
-        except RowStorageError:
+        except (RowStorageError, LeaseHeldError, LeaseLostError, ResumeStateError):
             raise
         except Exception as exc:  # any backend's failure: OSError, botocore, aiohttp...
             raise RowStorageError(f"could not {action} {target}: {type(exc).__name__}: {exc}") from exc

@@ -55,7 +55,7 @@ def test_cancel_stops_sending_new_requests(anyfast_server: AnyFastTestServer) ->
     client = AnyFastClient(anyfast_server.base_url, anyfast_server.token, retry=FAST)
     cancel = threading.Event()
     sink = CancelAfter(cancel, rows=1)
-    with pytest.raises(RuntimeError, match="the run was stopped"):
+    with pytest.raises(RuntimeError, match="The run was stopped"):
         run_records(client, spec(), lambda: iter_source(records(5)), sink, cancel=cancel)
     assert anyfast_server.request_count() == 1  # nothing sent once the stop was asked for
     assert [row["id"] for row in sink.rows] == ["r0"]
@@ -66,7 +66,7 @@ def test_cancel_ends_a_rate_limit_wait_without_sending(anyfast_server: AnyFastTe
     cancel = threading.Event()
     sink = CancelAfter(cancel, rows=1)
     # one request a minute: the second record's worker waits on the limiter when the stop comes
-    with pytest.raises(RuntimeError, match="the run was stopped"):
+    with pytest.raises(RuntimeError, match="The run was stopped"):
         run_records(client, spec(max_concurrency=2, rpm=1), lambda: iter_source(records(3)), sink, cancel=cancel)
     assert anyfast_server.request_count() == 1
     rows = {row["id"]: row for row in sink.rows}
@@ -86,7 +86,7 @@ def test_cancel_flushes_rows_already_written_to_storage(anyfast_server: AnyFastT
             cancel.set()
 
     store.append = append  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError, match="rows written so far"):
+    with pytest.raises(RuntimeError, match="row\(s\) of this run are kept in"):
         run_records(client, spec(), lambda: iter_source(records(5)), store, cancel=cancel)
     lines = [
         json.loads(line) for part in (tmp_path / "out" / "rows").iterdir() for line in part.read_text().splitlines()

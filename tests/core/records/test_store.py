@@ -125,7 +125,7 @@ def test_rows_are_written_in_chunks_with_run_file_and_manifest(tmp_path: Path, k
     store = RowStore(root, chunk_rows=3)
     state = store.open(FP, details={"prompt": "p1"})
     assert (state.generation, state.is_resume, state.done_ids, state.previous_rows) == (1, False, set(), 0)
-    assert read_json(root / "_run.json") == {"fingerprint": FP, "generation": 1, "details": {"prompt": "p1"}}
+    assert read_json(root / "_run.json") == {"version": 1, "fingerprint": FP, "generation": 1, "details": {"prompt": "p1"}}
     for i in range(7):
         store.append(ok(i) if i % 2 == 0 else bad(i))
     assert line_counts(root) == {"part-0001-00000.jsonl": 3, "part-0001-00001.jsonl": 3}
@@ -177,6 +177,7 @@ def crashed_first_run(root: Any) -> None:
     store.open(FP)
     for i in range(6):
         store.append(ok(i, tokens=10) if i % 2 == 0 else bad(i, attempts=3))
+    store.lease.abandon()  # the worker died: no more heartbeat, its lease file stays behind
 
 
 def test_resume_after_crash_redoes_failures_and_keeps_each_id_once(tmp_path: Path) -> None:
@@ -226,7 +227,8 @@ def test_resume_keeps_untouched_parts_and_counts_them_without_rewriting(tmp_path
     second.append(ok("d", attempts=1, tokens=8))
     manifest = second.finalize({"ended_at": "t1"})
 
-    assert part_files(root) == ["part-0001-00000.jsonl", "part-0002-00000.jsonl", "part-0002-00001.jsonl"]
+    # the rewritten old part and this run's small part are merged into one part
+    assert part_files(root) == ["part-0001-00000.jsonl", "part-0002-00001.jsonl"]
     assert untouched.stat().st_mtime_ns == mtime
     assert sorted(r["id"] for r in read_rows(root)) == ["a", "b", "c", "d"]
     assert manifest["counts"]["success"] == 4 and manifest["counts"]["error"] == 0
@@ -266,6 +268,7 @@ def test_duplicate_success_rows_across_parts_are_resolved(tmp_path: Path) -> Non
     first.append(ok(7, attempts=1))
     first.append(ok(8))
     first.append(ok(7, attempts=2))  # e.g. left behind by a crash
+    first.lease.abandon()
     assert len(part_files(root)) == 3
 
     second = RowStore(root)
@@ -381,7 +384,7 @@ def test_resume_on_s3(s3_root: UPath) -> None:
     assert manifest["files"] == [f"rows/{name}" for name in part_files(s3_root)]
     assert manifest["records"] == 6 and manifest["requests"] == 3 + 6 and manifest["resumed_rows"] == 3
     assert read_json(s3_root / "manifest.json") == manifest
-    assert read_json(s3_root / "_run.json") == {"fingerprint": FP, "generation": 2, "details": {"prompt": "p"}}
+    assert read_json(s3_root / "_run.json") == {"version": 1, "fingerprint": FP, "generation": 2, "details": {"prompt": "p"}}
 
     with pytest.raises(FingerprintMismatchError, match=str(s3_root)):
         RowStore(s3_root).open("0" * 64)
