@@ -33,6 +33,33 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
+#: The ``[anyfast]`` section of Airflow's configuration (``airflow config list`` shows it).
+CONFIG: dict[str, Any] = {
+    "anyfast": {
+        "description": "Defaults for every AnyFast task of this Airflow installation.",
+        "options": {
+            "cache_path": {
+                "description": "Answer cache used by every AnyFastRecordsOperator that sets no cache_path of its "
+                "own (a URI such as s3://bucket/anyfast-cache or a local folder). With it, a retried or rerun "
+                "task pays nothing for answers it already received, even without an output_path. Empty: no cache.",
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "s3://my-bucket/anyfast-cache",
+                "default": "",
+            },
+            "cache_conn_id": {
+                "description": "Connection used to reach cache_path (e.g. an aws connection for s3://). Empty: "
+                "the task's storage_conn_id, else the filesystem's own default credentials.",
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "aws_default",
+                "default": "",
+            },
+        },
+    }
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow's ProvidersManager (the entry point's target).
 
@@ -68,6 +95,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_anyfast.operators.anyfast"],
             }
         ],
+        "config": CONFIG,
         "task-decorators": [
             {"name": "anyfast", "class-name": "airflow_provider_anyfast.decorators.anyfast.anyfast_task"},
         ],

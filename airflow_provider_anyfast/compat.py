@@ -59,6 +59,16 @@ def to_storage_path(value: Any, conn_id: str | None = None) -> ObjectStoragePath
     return ObjectStoragePath(text, conn_id=conn_id) if conn_id else ObjectStoragePath(text)
 
 
+def provider_setting(key: str) -> str | None:
+    """A value of the ``[anyfast]`` configuration section (``AIRFLOW__ANYFAST__<KEY>``), or None when unset."""
+    if AIRFLOW_V3:
+        from airflow.sdk.configuration import conf
+    else:
+        from airflow.configuration import conf
+    value = conf.get("anyfast", key, fallback=None)
+    return value or None
+
+
 def display_uri(path: ObjectStoragePath) -> str:
     """``s3://bucket/key`` for a path, without the ``conn_id@`` part Airflow puts in ``str(path)``."""
     protocol = path.protocol if isinstance(path.protocol, str) else path.protocol[0]
@@ -80,6 +90,7 @@ __all__ = [
     "display_uri",
     "make_asset",
     "mask_secret",
+    "provider_setting",
     "task_decorator_factory",
     "to_storage_path",
 ]

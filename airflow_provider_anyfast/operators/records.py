@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_anyfast.assets import OutletAsset, declared_outlet, publish_event
-from airflow_provider_anyfast.compat import BaseOperator, Context, display_uri
+from airflow_provider_anyfast.compat import BaseOperator, Context, display_uri, provider_setting
 from airflow_provider_anyfast.core.attachments import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_REQUEST_BYTES
 from airflow_provider_anyfast.core.jsonmode import OutputSchema, response_format
 from airflow_provider_anyfast.core.params import validate_params
@@ -54,7 +54,8 @@ class AnyFastRecordsOperator(BaseOperator):
     :param max_input_tokens: records whose estimated prompt exceeds this are refused unsent.
     :param completion_params: max_tokens, temperature, ... as in the API, checked before sending.
     :param dedup: send identical rendered requests once; the other records share the answer.
-    :param cache_path: URI of a content-addressed answer cache shared across runs (templated).
+    :param cache_path: URI of a content-addressed answer cache shared across runs (templated); default:
+        the ``[anyfast] cache_path`` setting of the Airflow installation, if any.
     :param cache_max_age: seconds after which cached answers are ignored.
     :param refresh: bypass the cache for reads (new answers are still written to it).
     :param prices: per-model price table (per million tokens: input, output, cached_input);
@@ -206,7 +207,7 @@ class AnyFastRecordsOperator(BaseOperator):
         map_index = context["ti"].map_index if "ti" in context else -1
         if map_index is not None and map_index >= 0:
             root = root / f"map_index={map_index}"
-        return RowStore(root, chunk_rows=self.chunk_rows), display_uri(root)
+        return RowStore(root, chunk_rows=self.chunk_rows, holder=_holder(context)), display_uri(root)
 
     def _source(self) -> Any:
         records = self.records
@@ -228,9 +229,14 @@ class AnyFastRecordsOperator(BaseOperator):
         return price
 
     def _cache(self) -> ResultCache | None:
-        if self.cache_path in (None, ""):
+        """``cache_path``, else the ``[anyfast] cache_path`` setting an administrator gave every task."""
+        if self.cache_path not in (None, ""):
+            root = storage_path(self.cache_path, self.storage_conn_id, field="cache_path")
+        elif (default := provider_setting("cache_path")) is not None:
+            conn_id = provider_setting("cache_conn_id") or self.storage_conn_id
+            root = storage_path(default, conn_id, field="[anyfast] cache_path")
+        else:
             return None
-        root = storage_path(self.cache_path, self.storage_conn_id, field="cache_path")
         return ResultCache(root, max_age=self.cache_max_age, refresh=self.refresh)
 
     def execute(self, context: Context) -> Any:
@@ -261,5 +267,18 @@ class AnyFastRecordsOperator(BaseOperator):
         return {**summary, "path": location}
 
     def on_kill(self) -> None:
-        """Stop sending; in-flight requests end and written rows are flushed by the run itself."""
+        """Stop at once: nothing more is sent, answers received are written, requests in flight are given up."""
         self._cancel.set()
+
+
+def _holder(context: Context) -> dict[str, Any]:
+    """Who writes an output folder, as its lease names it to a second run."""
+    ti = context.get("ti")
+    dag = context.get("dag")
+    return {
+        "dag_id": getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None),
+        "run_id": context.get("run_id"),
+        "task_id": getattr(ti, "task_id", None),
+        "map_index": getattr(ti, "map_index", None),
+        "try_number": getattr(ti, "try_number", None),
+    }
