@@ -175,6 +175,8 @@ class ResultCache:
             self.write_failures += 1
             dropped = max(0, len(self._buffer) - _KEEP_SEGMENTS * self.segment_rows)
             del self._buffer[:dropped]
+            if self.write_failures > 1 and not dropped:
+                return  # said once already; said again only when answers are dropped for good
             log.warning(
                 "Could not write to cache %s (%s: %s): the rows are safe, but %d answer(s) are not cached yet%s",
                 self.root, type(exc).__name__, exc, len(self._buffer) + dropped,

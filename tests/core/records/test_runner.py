@@ -86,7 +86,7 @@ def test_cancel_flushes_rows_already_written_to_storage(anyfast_server: AnyFastT
             cancel.set()
 
     store.append = append  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError, match="row\(s\) of this run are kept in"):
+    with pytest.raises(RuntimeError, match=r"row\(s\) of this run are kept in"):
         run_records(client, spec(), lambda: iter_source(records(5)), store, cancel=cancel)
     lines = [
         json.loads(line) for part in (tmp_path / "out" / "rows").iterdir() for line in part.read_text().splitlines()

@@ -125,7 +125,12 @@ def test_rows_are_written_in_chunks_with_run_file_and_manifest(tmp_path: Path, k
     store = RowStore(root, chunk_rows=3)
     state = store.open(FP, details={"prompt": "p1"})
     assert (state.generation, state.is_resume, state.done_ids, state.previous_rows) == (1, False, set(), 0)
-    assert read_json(root / "_run.json") == {"version": 1, "fingerprint": FP, "generation": 1, "details": {"prompt": "p1"}}
+    assert read_json(root / "_run.json") == {
+        "version": 1,
+        "fingerprint": FP,
+        "generation": 1,
+        "details": {"prompt": "p1"},
+    }
     for i in range(7):
         store.append(ok(i) if i % 2 == 0 else bad(i))
     assert line_counts(root) == {"part-0001-00000.jsonl": 3, "part-0001-00001.jsonl": 3}
@@ -384,7 +389,12 @@ def test_resume_on_s3(s3_root: UPath) -> None:
     assert manifest["files"] == [f"rows/{name}" for name in part_files(s3_root)]
     assert manifest["records"] == 6 and manifest["requests"] == 3 + 6 and manifest["resumed_rows"] == 3
     assert read_json(s3_root / "manifest.json") == manifest
-    assert read_json(s3_root / "_run.json") == {"version": 1, "fingerprint": FP, "generation": 2, "details": {"prompt": "p"}}
+    assert read_json(s3_root / "_run.json") == {
+        "version": 1,
+        "fingerprint": FP,
+        "generation": 2,
+        "details": {"prompt": "p"},
+    }
 
     with pytest.raises(FingerprintMismatchError, match=str(s3_root)):
         RowStore(s3_root).open("0" * 64)
