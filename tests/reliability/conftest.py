@@ -8,8 +8,12 @@ so the operator goes through Airflow's own task runner: templating, XCom, task r
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
+import textwrap
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -85,6 +89,48 @@ def exactly_once(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     repeated = {rid: n for rid, n in counts.items() if n > 1}
     assert not repeated, f"ids with more than one row: {repeated}"
     return {row["id"]: row for row in rows}
+
+
+RUN_SCRIPT = """
+import sys
+
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 2.11
+    from airflow.models.dagbag import DagBag
+
+dag = DagBag(dag_folder=sys.argv[1]).get_dag(sys.argv[2])
+run = dag.test()
+state = str(getattr(run.state, "value", run.state))
+print(f"DAG RUN STATE: {state}", flush=True)
+sys.exit(0 if state == "success" else 1)
+"""
+
+
+def start_dag_process(dag_file: Path, dag_id: str, log: Path) -> subprocess.Popen[bytes]:
+    """``dag.test()`` in a child process and process group of its own, as a real worker runs a task:
+    a kill (SIGKILL, SIGTERM) reaches all of it, and nothing it leaves running can hide in the test process."""
+    script = log.parent / "run_dag.py"
+    script.write_text(textwrap.dedent(RUN_SCRIPT))
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(script), str(dag_file), dag_id], stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, env=dict(os.environ),
+        )  # fmt: skip
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` (e.g. "these rows are on storage") until it holds; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.05)
+
+
+def part_lines(blobs: list[bytes]) -> list[dict[str, Any]]:
+    """Whole, readable rows of part files given as bytes (from any storage)."""
+    return [json.loads(line) for blob in blobs for line in blob.splitlines(keepends=True) if line.endswith(b"\n")]
 
 
 DAG_HEADER = """

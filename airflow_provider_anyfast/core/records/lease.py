@@ -51,7 +51,8 @@ def _when(stamp: float) -> str:
 def describe(holder: Mapping[str, Any]) -> str:
     """The holder as a person reads it: ``dag=... run=... task=... try=... host=... pid=...``."""
     names = {"dag_id": "dag", "run_id": "run", "task_id": "task", "try_number": "try"}
-    return " ".join(f"{names.get(k, k)}={holder[k]}" for k in _HOLDER_KEYS if holder.get(k) not in (None, ""))
+    shown = [k for k in _HOLDER_KEYS if holder.get(k) not in (None, "") and not (k == "map_index" and holder[k] == -1)]
+    return " ".join(f"{names.get(k, k)}={holder[k]}" for k in shown)
 
 
 def _write(path: Any, data: bytes) -> None:
