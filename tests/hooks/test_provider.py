@@ -151,6 +151,13 @@ def test_cli_lists_the_provider() -> None:
     assert row["version"] == __version__
 
 
+def test_cli_config_list_shows_the_anyfast_section() -> None:
+    """``[anyfast] cache_path`` gives every records task a cache: it must be discoverable where admins look."""
+    listed = _airflow([["config", "list", "--section", "anyfast", "--include-descriptions"]], env=dict(os.environ))
+    assert "[anyfast]" in listed and "cache_path" in listed and "cache_conn_id" in listed
+    assert "pays nothing for answers it already received" in listed
+
+
 def test_cli_connection_reaches_the_local_server(anyfast_server: AnyFastTestServer, tmp_path: Path) -> None:
     # A fresh Airflow home of its own; unit-test mode would keep the CLI's connection from being found.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
