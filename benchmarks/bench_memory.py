@@ -13,8 +13,10 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.bench_server import ServerProcess, connection_env
 from benchmarks.bench_workload import run_operator, setup_airflow_env, write_jsonl
@@ -30,6 +32,9 @@ class MemoryRun:
     start_rss_mb: float  # after imports, before execute(): what the run itself adds is above this
     seconds: float
     rows: int
+    flushes: int = 0  # part files written during the run (by size or by the 2-second timer)
+    parts: int = 0  # part files in the finished folder, after small ones were merged
+    merge_seconds: float = 0.0  # finalize: the last flush, merging small parts, the manifest
 
 
 def peak_memory(server: ServerProcess, n: int, concurrency: int, latency: float = 0.0) -> MemoryRun:
@@ -47,7 +52,8 @@ def peak_memory(server: ServerProcess, n: int, concurrency: int, latency: float 
             env=env, cwd=ROOT, check=True, capture_output=True, text=True,
         )  # fmt: skip
     result = json.loads(child.stdout.strip().splitlines()[-1])
-    return MemoryRun(n, concurrency, result["peak_rss_mb"], result["start_rss_mb"], result["seconds"], result["rows"])
+    return MemoryRun(n, concurrency, result["peak_rss_mb"], result["start_rss_mb"], result["seconds"], result["rows"],
+                     result["flushes"], result["parts"], result["merge_seconds"])  # fmt: skip
 
 
 def _child(source: str, output: str, concurrency: int) -> None:
@@ -55,8 +61,27 @@ def _child(source: str, output: str, concurrency: int) -> None:
     setup_airflow_env()
     import psutil
 
+    from airflow_provider_anyfast.core.records.store import RowStore
     from airflow_provider_anyfast.operators.anyfast import AnyFastRecordsOperator  # noqa: F401  (imports first)
 
+    flushes: list[int] = []
+    finalize_seconds: list[float] = []
+    flush, finalize = RowStore.flush, RowStore.finalize
+
+    def counted_flush(store: RowStore) -> None:  # counts part files written, by size or by the timer
+        pending = store.pending
+        flush(store)
+        if pending and store.pending == 0:
+            flushes.append(pending)
+
+    def timed_finalize(store: RowStore, extra: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return finalize(store, extra)
+        finally:
+            finalize_seconds.append(time.perf_counter() - t0)
+
+    RowStore.flush, RowStore.finalize = counted_flush, timed_finalize  # type: ignore[method-assign]
     start = psutil.Process().memory_info().rss
     run = run_operator(source, output, concurrency=concurrency)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -64,7 +89,8 @@ def _child(source: str, output: str, concurrency: int) -> None:
     if own_kib is not None and abs(own_kib - peak_kib) > 1024:
         raise RuntimeError(f"ru_maxrss {peak_kib} KiB is not this process's own peak (VmHWM {own_kib} KiB)")
     result = {"peak_rss_mb": peak_kib / 1024.0, "start_rss_mb": start / 1024.0 / 1024.0, "seconds": run.seconds,
-              "rows": int(run.summary.get("records") or 0)}  # fmt: skip
+              "rows": int(run.summary.get("records") or 0), "flushes": len(flushes),
+              "parts": len(run.summary.get("files") or []), "merge_seconds": sum(finalize_seconds)}  # fmt: skip
     print(json.dumps(result))
 
 

@@ -167,11 +167,14 @@ def render(results: Results) -> str:
     if results.memory:
         rows = [
             [f"{m.records:,}", m.concurrency, f"{m.start_rss_mb:.1f}", f"{m.peak_rss_mb:.1f}",
-             f"{m.peak_rss_mb - m.start_rss_mb:+.1f}", f"{m.seconds:.1f}", f"{m.rows:,}"]
+             f"{m.peak_rss_mb - m.start_rss_mb:+.1f}", f"{m.seconds:.1f}", f"{m.rows:,}", f"{m.flushes:,}",
+             f"{m.parts:,}", f"{m.merge_seconds:.2f}"]
             for m in results.memory
         ]  # fmt: skip
-        header = ["records", "C", "RSS before execute (MB)", "peak RSS (MB)", "run's own peak (MB)", "wall (s)", "rows"]
-        lines += ["### Peak memory (JSON Lines in, file:// out, fresh process each)", "", *table(header, rows), ""]
+        header = ["records", "C", "RSS before execute (MB)", "peak RSS (MB)", "run's own peak (MB)", "wall (s)", "rows",
+                  "parts written", "parts kept", "finalize (s)"]  # fmt: skip
+        lines += ["### Peak memory (JSON Lines in, file:// out, fresh process each; rows flushed every 2 s or "
+                  "1,000 rows, small parts merged at finalize)", "", *table(header, rows), ""]  # fmt: skip
     if results.rate:
         rows = [
             [
