@@ -60,7 +60,8 @@ def test_sigterm_against_a_hung_server_ends_promptly_and_keeps_every_answer(
         raise AssertionError("the stopped task waited for requests that never answer") from None
     log = (tmp_path / "worker.log").read_text()
 
-    assert code == 1 and "The run was stopped" in log, log[-3000:]
+    # Airflow 3 calls on_kill and the run ends itself; Airflow 2.11 also raises AirflowTaskTerminated in the task
+    assert code == 1 and ("The run was stopped" in log or "AirflowTaskTerminated" in log), log[-3000:]
     assert "gave up on 4 request(s) still in flight" in log
     stored = {row["id"] for row in kit.part_rows(out) if row["status"] == "success"}
     assert stored == {r["id"] for r in records[:ANSWERED]}, "every answer received before the stop is on storage"
@@ -77,9 +78,15 @@ def test_execution_timeout_is_honoured_against_a_hung_server(
     constants = {"SOURCE": f"file://{source}", "OUT": f"file://{out}"}
     body = BODY.replace("execution_timeout=TIMEOUT", "execution_timeout=timedelta(seconds=3)")
 
-    run = dag_runner.run(dag_runner.write(body, "timeout", constants), "timeout")  # would hang 300 s if it waited
+    try:  # would hang for 300 s if the stop waited for the held requests
+        run = dag_runner.run(dag_runner.write(body, "timeout", constants), "timeout")
+        timed_out = not run.ok and "Timeout" in run.output
+    except BaseException as exc:  # Airflow 2.11's dag.test() raises the task's AirflowTaskTimeout (a BaseException)
+        if type(exc).__name__ != "AirflowTaskTimeout":
+            raise
+        timed_out = True
 
-    assert not run.ok and "Timeout" in run.output
+    assert timed_out
     stored = {row["id"] for row in kit.part_rows(out) if row["status"] == "success"}
     assert stored == {r["id"] for r in records[:ANSWERED]}, "every answer received before the timeout is on storage"
     assert anyfast_server.request_count() == ANSWERED
