@@ -69,6 +69,18 @@ def provider_setting(key: str) -> str | None:
     return value or None
 
 
+def get_stats() -> Any:
+    """Airflow's ``Stats`` (StatsD, Datadog or OpenTelemetry, as the deployment configured it).
+
+    3.3 keeps it in ``airflow.sdk.observability.stats``; 2.11 (and 3.0) in ``airflow.stats``.
+    """
+    try:
+        from airflow.sdk.observability.stats import Stats
+    except ImportError:  # pragma: no cover - Airflow 2.11
+        from airflow.stats import Stats
+    return Stats
+
+
 def display_uri(path: ObjectStoragePath) -> str:
     """``s3://bucket/key`` for a path, without the ``conn_id@`` part Airflow puts in ``str(path)``."""
     protocol = path.protocol if isinstance(path.protocol, str) else path.protocol[0]
@@ -88,6 +100,7 @@ __all__ = [
     "context_merge",
     "determine_kwargs",
     "display_uri",
+    "get_stats",
     "make_asset",
     "mask_secret",
     "provider_setting",

@@ -213,6 +213,7 @@ class AnyFastHook(BaseHook):
 
     def _log_usage(self, completion: ChatCompletion, attempts: int) -> None:
         usage = completion.usage.as_row_usage() if completion.usage else {}
+        self.last_call = (completion.model, usage, attempts)  # what the call cost, for lineage and metrics
         log.info(
             "AnyFast %s: finish_reason=%s attempts=%d tokens=%s",
             completion.model or "completion",

@@ -15,12 +15,14 @@ from pydantic import BaseModel
 from airflow_provider_anyfast.compat import BaseOperator, Context
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.params import validate_params
+from airflow_provider_anyfast.core.records.meter import MeterDelta
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook, Messages
+from airflow_provider_anyfast.operators.observability import ChatObservability, stats_reporter
 
 Schema = type[BaseModel] | Mapping[str, Any]
 
 
-class AnyFastChatOperator(BaseOperator):
+class AnyFastChatOperator(ChatObservability, BaseOperator):
     """One completion: returns the text, or the validated JSON value when ``output_schema`` is set.
 
     :param prompt: the user message (templated); or give ``messages`` instead.
@@ -79,11 +81,24 @@ class AnyFastChatOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         if self.output_schema is None:
-            return self.hook.chat_completion(
+            text = self.hook.chat_completion(
                 self._messages(), model=self.model, attachments=self.attachments, **self.completion_params
             ).text
+            self._report_call()
+            return text
         value = self.hook.complete_json(
             self._messages(), schema=self.output_schema, model=self.model, attachments=self.attachments,
             max_output_retries=self.max_output_retries, **self.completion_params,
         )  # fmt: skip
+        self._report_call()
         return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+    def _report_call(self) -> None:
+        """The call's model and usage, for the lineage event and the metrics; a metrics failure only warns."""
+        model, usage, attempts = getattr(self.hook, "last_call", (None, {}, 1))
+        self._chat_model, self._chat_usage = model, usage
+        delta = MeterDelta(model=model or self.model or "", requests=attempts, retries=attempts - 1, tokens=usage)
+        try:
+            stats_reporter(self)(delta)
+        except Exception as exc:  # a metrics backend that is down must never fail the task
+            self.log.warning("AnyFast metrics could not be reported: %s", exc)

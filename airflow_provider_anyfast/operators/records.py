@@ -7,6 +7,7 @@ returns the rows (XCom mode) or the manifest (storage mode).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -25,16 +26,19 @@ from airflow_provider_anyfast.core.records.plan import DEFAULT_CONTEXT_TOKENS, R
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import ErrorRateExceededError, RunSpec, run_records
 from airflow_provider_anyfast.core.records.source import iter_source
+from airflow_provider_anyfast.core.records.spend import markdown_summary
 from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowSink, RowStore
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook
 from airflow_provider_anyfast.operators.chat import Schema
+from airflow_provider_anyfast.operators.observability import RecordsObservability, stats_reporter, upstream_task_ids
 from airflow_provider_anyfast.storage import attachment_loader, storage_path
 
 DEFAULT_MAX_XCOM_BYTES = 5 * 1024 * 1024
 RUN_CONTEXT_KEYS = ("ds", "ds_nodash", "ts", "run_id", "params")
+log = logging.getLogger("airflow_provider_anyfast.records")
 
 
-class AnyFastRecordsOperator(BaseOperator):
+class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
     """Many records in one task: one validated JSON answer (a result row) per record.
 
     :param records: a list of dicts (an upstream XCom), or the URI / ObjectStoragePath of a
@@ -120,6 +124,7 @@ class AnyFastRecordsOperator(BaseOperator):
         if self.outlet_asset is not None and self.outlet_asset not in self.outlets:
             self.outlets = [*self.outlets, self.outlet_asset]
         self.records = records
+        self._records_upstream = upstream_task_ids(records)  # for lineage: the XComArg is rendered away
         self.prompt = prompt
         self.output_schema = output_schema
         self.system_prompt = system_prompt
@@ -241,12 +246,13 @@ class AnyFastRecordsOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         self._cancel = threading.Event()  # a retry run by the same process (dag.test) starts un-cancelled
+        self._run_totals = None
         records = self._source()
         sink, location = self._sink(context)
         job = self._job(context)
         spec = RunSpec(
             job=job, schema=self.schema, max_error_rate=self.max_error_rate, location=location,
-            cache=self._cache(), dedup=self.dedup,
+            cache=self._cache(), dedup=self.dedup, report=(reporter := stats_reporter(self)),
             engine=EngineSettings(
                 max_concurrency=self.max_concurrency, requests_per_minute=self.requests_per_minute,
                 tokens_per_minute=self.tokens_per_minute, max_total_tokens=self.max_total_tokens,
@@ -257,11 +263,18 @@ class AnyFastRecordsOperator(BaseOperator):
         try:
             summary = run_records(self.hook.get_conn(), spec, lambda: iter_source(records), sink, cancel=self._cancel)
         except ErrorRateExceededError as exc:
+            self._run_totals = exc.summary
             if isinstance(sink, MemoryRowSink):  # keep every row, failed ones included, for inspection
                 context["ti"].xcom_push(key="rows", value=exc.summary["rows"])
             raise
+        except BaseException:
+            self._run_totals = reporter.totals()  # what the run did before it failed, for the lineage event
+            raise
+        self._run_totals = summary
+        spend = markdown_summary({**summary, "path": location})
+        log.info("AnyFast run summary:\n%s", spend)
         if self.outlet_asset is not None:
-            publish_event(context, self.outlet_asset, summary, location)
+            publish_event(context, self.outlet_asset, {**summary, "summary": spend}, location)
         if isinstance(sink, MemoryRowSink):
             return summary["rows"]
         return {**summary, "path": location}

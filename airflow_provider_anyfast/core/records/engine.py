@@ -24,6 +24,7 @@ from airflow_provider_anyfast.core.completion import run_json_request
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.records.cost import Price
 from airflow_provider_anyfast.core.records.limits import AdaptiveConcurrency, RateBucket, TokenBudget
+from airflow_provider_anyfast.core.records.meter import RunMeter
 from airflow_provider_anyfast.core.records.progress import Progress
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import (
@@ -129,6 +130,7 @@ class RecordEngine:
         total: int | None = None,
         cancel: threading.Event | None = None,
         reuse: Reuse | None = None,
+        meter: RunMeter | None = None,
     ) -> None:
         self.client = client
         self.schema = schema
@@ -142,10 +144,13 @@ class RecordEngine:
         self.cost = TokenBudget(settings.max_cost)
         self.reuse = reuse or Reuse(dedup=False)
         self.counts = RunCounts()
-        self.progress = Progress(total, settings.progress_interval, log)
+        self.meter = meter or RunMeter()
+        self.meter.counts = self.counts  # reports read the engine's own totals
+        self.progress = Progress(total, settings.progress_interval, log, price=settings.price)
         self.stopped: AnyFastError | None = None
         self._done: queue.Queue[tuple[str, ResultRow]] = queue.Queue()
         self._in_flight = 0
+        self._attempt = threading.local()  # per worker thread: when its current request was sent
         self._last_flush = time.monotonic()
 
     def run(self, items: Iterable[WorkItem | ResultRow]) -> RunCounts:
@@ -181,6 +186,7 @@ class RecordEngine:
             if self.cancel.is_set():
                 self._give_up()
         self.progress.log_now(self.counts, self.concurrency.limit)
+        self.meter.flush(final=True)
         return self.counts
 
     @contextlib.contextmanager
@@ -229,8 +235,13 @@ class RecordEngine:
             for follower in self.reuse.after(key, row):
                 self._write(follower)
             block = False
-        self.progress.maybe_log(self.counts, self.concurrency.limit)
+        self._report_progress()
         self._maybe_flush()
+
+    def _report_progress(self) -> None:
+        """Once per progress interval: the progress line, and the metrics of the interval."""
+        if self.progress.maybe_log(self.counts, self.concurrency.limit):
+            self.meter.flush()
 
     def _tick(self) -> float:
         flush_left = self.settings.flush_interval - (time.monotonic() - self._last_flush)
@@ -259,6 +270,7 @@ class RecordEngine:
             self._done.put((key, row))
 
     def _row_for(self, item: WorkItem) -> ResultRow:
+        self._attempt.started = None
         model = item.body.get("model")
         price = self.settings.price
         cost_estimate = price.worst_case(item.estimate) if price is not None else 0.0
@@ -286,6 +298,9 @@ class RecordEngine:
                 self._stop(exc)
         spent = int((row.usage or {}).get("total_tokens") or 0)
         if reserved:
+            started = getattr(self._attempt, "started", None)  # the last attempt's, after any limiter wait
+            if started is not None:
+                self.meter.on_record(time.monotonic() - started, (row.error or {}).get("status"))
             self.budget.settle(item.estimate, spent)
             self.cost.settle(cost_estimate, price.cost(row.usage) if price is not None else 0.0)
         if self.tpm is not None:
@@ -304,8 +319,10 @@ class RecordEngine:
             self.tpm.acquire(item.estimate, self.cancel)
         if self.cancel.is_set():  # a stop also ends the waits above: they must not end in a request
             raise _Aborted("not sent: the task is being stopped")
+        self._attempt.started = time.monotonic()  # request latency starts here, not at the limiter
 
     def _on_retry(self, exc: AnyFastError, wait: float) -> None:
+        self.meter.on_retry(rate_limited=exc.status == 429)
         if isinstance(exc, AnyFastRateLimitError):
             self.concurrency.on_rate_limited()
 

@@ -1,4 +1,4 @@
-"""Progress lines for the task log: done/total, rate, ETA, tokens, failures by status."""
+"""Progress lines for the task log: done/total, rate, ETA, tokens, cost so far, failures by status."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from airflow_provider_anyfast.core.records.cost import Price
 from airflow_provider_anyfast.core.records.rows import RowStatus, RunCounts
 
 
@@ -25,20 +26,25 @@ class Progress:
         interval: float,
         logger: logging.Logger,
         clock: Callable[[], float] = time.monotonic,
+        price: Price | None = None,
     ) -> None:
         self.total = total
         self.interval = interval
         self.logger = logger
         self.clock = clock
+        self.price = price  # with a price, the line shows the estimated cost so far
         self.started = clock()
         self._next = self.started + interval
 
     def seconds_to_next(self) -> float:
         return max(0.01, self._next - self.clock())
 
-    def maybe_log(self, counts: RunCounts, concurrency: int) -> None:
+    def maybe_log(self, counts: RunCounts, concurrency: int) -> bool:
+        """Log when the interval is up; True when it did (the engine reports metrics then too)."""
         if self.clock() >= self._next:
             self.log_now(counts, concurrency)
+            return True
+        return False
 
     def log_now(self, counts: RunCounts, concurrency: int) -> None:
         self._next = self.clock() + self.interval
@@ -58,8 +64,9 @@ class Progress:
             f"{status}={n}" for status, n in counts.by_status.items() if n and status != RowStatus.SUCCESS.value
         )
         usage = counts.usage
+        cost = f", cost {self.price.cost(usage):.4f}" if self.price is not None else ""
         return (
             f"AnyFast progress: {done} records, {rate:.1f} records/s{eta}, "
             f"{counts.requests} requests, tokens {usage.get('total_tokens', 0)} "
-            f"(cached {usage.get('cached_tokens', 0)}), failures: {failures or 'none'}, concurrency {concurrency}"
+            f"(cached {usage.get('cached_tokens', 0)}){cost}, failures: {failures or 'none'}, concurrency {concurrency}"
         )

@@ -21,6 +21,7 @@ from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.records.cache import ResultCache
 from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine
 from airflow_provider_anyfast.core.records.lease import LeaseLostError
+from airflow_provider_anyfast.core.records.meter import Report, RunMeter
 from airflow_provider_anyfast.core.records.plan import Plan, RecordsJob, plan, work
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
@@ -57,6 +58,7 @@ class RunSpec:
     location: str = "XCom"
     cache: ResultCache | None = None
     dedup: bool = True
+    report: Report | None = None  # gets the run's metrics once per progress interval and at the end
 
 
 def run_records(
@@ -123,12 +125,15 @@ def _run(
     if spec.cache is not None and keys:
         found = spec.cache.load(keys)
         log.info("Cache %s answers %d of %d distinct requests", spec.cache.root, found, len(keys))
+    meter = RunMeter(spec.job.model, spec.engine.price, spec.report)
     engine = RecordEngine(
-        client, spec.schema, sink, spec.engine, total=checked.total - len(done), cancel=cancel, reuse=reuse
-    )
+        client, spec.schema, sink, spec.engine, total=checked.total - len(done), cancel=cancel, reuse=reuse,
+        meter=meter,
+    )  # fmt: skip
     try:
         engine.run(work(spec.job, source(), done))
     except BaseException as exc:
+        meter.flush(final=True)  # what was paid for before the failure still shows in the metrics
         # keep every answer already paid for that can still be written (rows first); never hide the real error
         with contextlib.suppress(Exception):
             sink.flush()
