@@ -27,8 +27,8 @@ METRICS = (
     *(f"{PREFIX}.records.{status.value}" for status in RowStatus),
     *(f"{PREFIX}.tokens.{kind}" for kind in TOKEN_KINDS.values()),
     f"{PREFIX}.cost_micros",
-    f"{PREFIX}.request.latency",  # timing, ms: mean of the records sent in the interval
-    f"{PREFIX}.request.latency_max",  # timing, ms: slowest record of the interval
+    f"{PREFIX}.request.latency",  # timing, ms: mean over the records answered in the interval
+    f"{PREFIX}.request.latency_max",  # timing, ms: the slowest of those requests
 )
 
 
@@ -58,7 +58,8 @@ class StatsReporter:
         self.send(delta)
 
     def send(self, delta: MeterDelta) -> None:
-        stats, tags = get_stats(), {**self.tags, "model": delta.model} if delta.model else self.tags
+        stats = get_stats()
+        tags = {**self.tags, "model": delta.model} if delta.model else self.tags
         counts = {"requests": delta.requests, "retries": delta.retries, "rate_limited": delta.rate_limited}
         counts.update({f"records.{status}": n for status, n in delta.records.items()})
         counts.update({f"tokens.{TOKEN_KINDS[key]}": n for key, n in delta.tokens.items() if key in TOKEN_KINDS})

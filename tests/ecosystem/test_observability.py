@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_anyfast.compat import AIRFLOW_V3
 from airflow_provider_anyfast.testing.faults import Fault
 from airflow_provider_anyfast.testing.server import AnyFastTestServer
 
@@ -38,7 +39,7 @@ DAGS = """
 from __future__ import annotations
 
 import pendulum
-from airflow_provider_anyfast.operators.anyfast import AnyFastRecordsOperator
+from airflow_provider_anyfast.operators.anyfast import AnyFastChatOperator, AnyFastRecordsOperator
 
 try:
     from airflow.sdk import DAG, task
@@ -64,6 +65,9 @@ with DAG("obs_xcom_fails", schedule=None, start_date=START):
         task_id="classify", records=load(), prompt="Classify: {{ record.text }}", output_schema=SCHEMA,
         model=MODEL, prices=PRICES, id_field="id", max_output_retries=0, retries=0,
     )
+
+with DAG("obs_chat", schedule=None, start_date=START):
+    AnyFastChatOperator(task_id="ask", prompt="Say hello", model=MODEL)
 """
 
 _DRIVER = f"""
@@ -101,7 +105,7 @@ def run_airflow(home: Path, env_extra: dict[str, str], dag_ids: list[str]) -> li
 
 
 def write_dags(home: Path, tmp: Path) -> tuple[Path, Path]:
-    """The two DAGs and the storage DAG's input file; returns (input file, output folder)."""
+    """The three DAGs and the storage DAG's input file; returns (input file, output folder)."""
     source, output = tmp / "in" / "tickets.jsonl", tmp / "out" / "labels"
     source.parent.mkdir(parents=True)
     source.write_text("".join(json.dumps({"id": i, "text": f"ticket {i}"}) + "\n" for i in range(4)))
@@ -162,7 +166,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             "AIRFLOW__METRICS__STATSD_PORT": str(sock.getsockname()[1]),
             "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
         }
-        results = run_airflow(home, env, ["obs_storage", "obs_xcom_fails"])
+        results = run_airflow(home, env, ["obs_storage", "obs_xcom_fails", "obs_chat"])
         yield {
             "results": results, "source": source, "output": output, "requests": server.request_count(),
             "events": [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()],
@@ -170,18 +174,20 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         }  # fmt: skip
 
 
-def task_events(observed: dict[str, Any], dag_id: str) -> dict[str, dict[str, Any]]:
-    """The ``classify`` task's events of one DAG, by event type."""
-    job = f"{dag_id}.classify"
+def task_events(observed: dict[str, Any], dag_id: str, task_id: str = "classify") -> dict[str, dict[str, Any]]:
+    """One task's events, by event type."""
+    job = f"{dag_id}.{task_id}"
     return {e["eventType"]: e for e in observed["events"] if e.get("job", {}).get("name") == job}
 
 
 def test_the_runs_end_as_expected(observed: dict[str, Any]) -> None:
-    (ok_code, ok_out), (fail_code, _) = observed["results"]
+    (ok_code, ok_out), (fail_code, _), (chat_code, chat_out) = observed["results"]
     assert ok_code == 0, ok_out[-3000:]
+    assert chat_code == 0, chat_out[-3000:]
     assert fail_code != 0, "the run with an invalid answer must fail (max_error_rate=0)"
-    assert observed["requests"] == 4 + 1 + 3  # 4 records, one 429 retried, then 3 records (no re-ask)
-    assert "cost 0.0" in ok_out and "AnyFast run summary" in ok_out, ok_out[-3000:]
+    assert observed["requests"] == 4 + 1 + 3 + 1  # 4 records, one 429 retried, 3 records (no re-ask), 1 chat
+    if AIRFLOW_V3:  # 2.11's `dags test` shows no task logs; tests/core/records/test_meter.py checks the line there
+        assert "cost 0.0" in ok_out and "AnyFast run summary" in ok_out, ok_out[-3000:]
 
 
 def test_lineage_names_input_and_output_datasets_with_the_schema(observed: dict[str, Any]) -> None:
@@ -230,14 +236,17 @@ def test_statsd_receives_counts_tokens_cost_and_latency(observed: dict[str, Any]
     metrics = observed["metrics"]
     complete = task_events(observed, "obs_storage")["COMPLETE"]["run"]["facets"]["anyfast"]
     failed = task_events(observed, "obs_xcom_fails")["FAIL"]["run"]["facets"]["anyfast"]
-    assert metrics["anyfast.requests"] == 5 + 3
+    chat = task_events(observed, "obs_chat", "ask")["COMPLETE"]["run"]["facets"]["anyfast"]
+    assert metrics["anyfast.requests"] == 5 + 3 + 1
     assert metrics["anyfast.retries"] == 1
     assert metrics["anyfast.rate_limited"] == 1
     assert metrics["anyfast.records.success"] == 4 + 2
     assert metrics["anyfast.records.invalid_output"] == 1
     for kind in ("prompt", "completion", "total"):
         key = f"{kind}_tokens"
-        assert metrics[f"anyfast.tokens.{kind}"] == complete["tokens"][key] + failed["tokens"][key]
+        assert (
+            metrics[f"anyfast.tokens.{kind}"] == complete["tokens"][key] + failed["tokens"][key] + chat["tokens"][key]
+        )
     cost = complete["estimatedCost"] + failed["estimatedCost"]
     assert metrics["anyfast.cost_micros"] == pytest.approx(cost * 1e6, abs=2)
     assert metrics["anyfast.request.latency"] > 0 and metrics["anyfast.request.latency_max"] > 0
@@ -265,6 +274,37 @@ def test_a_run_succeeds_when_the_metrics_and_lineage_backends_are_down(tmp_path:
         assert server.request_count() == 4
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["counts"]["success"] == 4
+
+
+def test_the_chat_operator_reports_its_model_and_usage(observed: dict[str, Any]) -> None:
+    events = task_events(observed, "obs_chat", "ask")
+    start, complete = events["START"]["run"]["facets"]["anyfast"], events["COMPLETE"]["run"]["facets"]["anyfast"]
+    assert start["model"] == complete["model"] == MODEL
+    assert not start.get("tokens")
+    usage = complete["tokens"]
+    assert usage["total_tokens"] > 0 and usage["total_tokens"] >= usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_the_asset_event_carries_a_markdown_summary(
+    run_dag: Any, anyfast_conn: AnyFastTestServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "labels"
+    body = """
+    import pendulum
+    from airflow.sdk import DAG
+    from airflow_provider_anyfast.operators.anyfast import AnyFastRecordsOperator
+
+    with DAG(DAG_ID, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+        AnyFastRecordsOperator(
+            task_id="label", records=[{"id": 1, "text": "a"}, {"id": 2, "text": "b"}], prompt="{{ record.text }}",
+            output_path=OUT, id_field="id",
+        )
+    """
+    result = run_dag(body, "obs_asset_summary", {"OUT": str(out)})
+    assert result.ok, result.output[-3000:]
+    (extra,) = result.asset_events(f"file://{out}")
+    assert "records: 2 (success 2)" in extra["summary"] and f"`file://{out}`" in extra["summary"]
+    assert anyfast_conn.request_count() == 2
 
 
 def test_the_metric_names_in_the_docs_are_the_ones_emitted() -> None:

@@ -1,7 +1,7 @@
 """What a run did, for observers outside it (metrics backends, lineage), in cheap batches.
 
 The engine counts records and tokens anyway (``RunCounts``); this adds what only the
-request path sees: retries, 429 answers and how long each record's call took. A
+request path sees: retries, 429 answers and how long each record's (last) request took. A
 ``report`` callback gets the *difference* since its last call, once per progress
 interval and once at the end, so a metrics backend costs a few calls per interval
 rather than several per request. A report that fails is logged once and never fails
@@ -32,7 +32,7 @@ class MeterDelta:
     records: dict[str, int] = field(default_factory=dict)  # by row status
     tokens: dict[str, int] = field(default_factory=dict)  # by usage key
     cost: float | None = None  # None: no price known for the model
-    latencies: tuple[float, ...] = ()  # seconds, one per record that was sent
+    latencies: tuple[float, ...] = ()  # seconds: each sent record's last request, limiter waits excluded
     final: bool = False
 
 
@@ -61,7 +61,7 @@ class RunMeter:
             self._rate_limited += rate_limited
 
     def on_record(self, seconds: float, http_status: int | None) -> None:
-        """One record's call ended after ``seconds``; a final 429 counts as rate-limited (worker thread)."""
+        """A record's last request took ``seconds``; a final 429 counts as rate-limited (worker thread)."""
         with self._lock:
             self._latencies.append(seconds)
             self._rate_limited += http_status == 429

@@ -41,6 +41,7 @@ def records(n: int) -> list[dict[str, Any]]:
 def test_deltas_add_up_to_the_run_and_count_429s(anyfast_server: AnyFastTestServer, caplog: Any) -> None:
     deltas: list[MeterDelta] = []
     anyfast_server.push_fault(Fault("rate_limit", retry_after=0.01))
+    anyfast_server.latency = 0.02  # each answer takes at least this long: the latency must see it
     client = AnyFastClient(anyfast_server.base_url, anyfast_server.token, retry=FAST)
     with caplog.at_level(logging.INFO, logger="airflow_provider_anyfast.records"):
         summary = run_records(client, spec(deltas.append, progress_interval=0.0), lambda: iter_source(records(6)),
@@ -52,7 +53,7 @@ def test_deltas_add_up_to_the_run_and_count_429s(anyfast_server: AnyFastTestServ
     for key, total in summary["usage"].items():
         assert sum(d.tokens[key] for d in deltas) == total
     assert sum(d.cost or 0 for d in deltas) == pytest.approx(summary["estimated_cost"], abs=1e-6)
-    assert sum(len(d.latencies) for d in deltas) == 6 and all(s > 0 for d in deltas for s in d.latencies)
+    assert sum(len(d.latencies) for d in deltas) == 6 and all(s >= 0.02 for d in deltas for s in d.latencies)
     assert f"cost {summary['estimated_cost']:.4f}" in caplog.text  # the cost so far, in the progress line
 
 
