@@ -73,15 +73,19 @@ with DAG("obs_chat", schedule=None, start_date=START):
 _DRIVER = f"""
 import json, sys
 from airflow.__main__ import main
-for argv in json.loads(sys.argv[1]):
-    print("\\n{MARK}", *argv, flush=True)
+commands, codes_file, codes = json.loads(sys.argv[1]), sys.argv[2], []
+for argv in commands:
+    sys.stdout.write("\\n{MARK} " + " ".join(argv) + "\\n")  # one write: lineage threads print too
+    sys.stdout.flush()
     sys.argv = ["airflow", *argv]
     try:
         main()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)  # "DagRun failed": 1
-    print("\\n{MARK} exit", code, flush=True)
+    codes.append(code)
+with open(codes_file, "w") as out:
+    json.dump(codes, out)
 """
 
 
@@ -93,14 +97,16 @@ def run_airflow(home: Path, env_extra: dict[str, str], dag_ids: list[str]) -> li
         AIRFLOW__CORE__UNIT_TEST_MODE="True", NO_PROXY="127.0.0.1,localhost", **env_extra,
     )  # fmt: skip
     commands = [["db", "migrate"], *(["dags", "test", dag_id] for dag_id in dag_ids)]
+    codes_file = home / "exit_codes.json"
     done = subprocess.run(
-        [sys.executable, "-c", _DRIVER, json.dumps(commands)],
+        [sys.executable, "-c", _DRIVER, json.dumps(commands), str(codes_file)],
         env=env, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    parts = re.split(rf"\n{MARK} exit (\S+)\n", done.stdout + "\n")  # output, code, output, code, ..., rest
-    results = [(int(code), body) for body, code in zip(parts[0:-1:2], parts[1::2], strict=True)]
-    assert len(results) == len(commands), done.stdout[-3000:] + done.stderr[-3000:]
+    outputs = re.split(rf"\n{MARK} [^\n]*\n", done.stdout)[1:]  # each command's output, after its marker
+    codes = json.loads(codes_file.read_text())
+    assert len(codes) == len(outputs) == len(commands), done.stdout[-3000:] + done.stderr[-3000:]
+    results = list(zip(codes, outputs, strict=True))
     return results[1:]
 
 
