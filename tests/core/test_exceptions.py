@@ -18,6 +18,7 @@ from airflow_provider_anyfast.exceptions import (
     AnyFastOutputError,
     AnyFastQuotaExhaustedError,
     AnyFastRateLimitError,
+    AnyFastRequestRefusedError,
     AnyFastServerError,
     AnyFastTruncatedOutputError,
     error_from_response,
@@ -109,7 +110,7 @@ def test_long_bodies_are_cut_short() -> None:
         (422, AnyFastBadRequestError),
         (418, AnyFastBadRequestError),
         (401, AnyFastAuthError),
-        (403, AnyFastAuthError),
+        (403, AnyFastRequestRefusedError),
         (429, AnyFastRateLimitError),
         (408, AnyFastServerError),
         (409, AnyFastServerError),
@@ -164,7 +165,7 @@ def test_every_failure_mode_has_its_own_kind() -> None:
         return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
 
     classes = [c for c in subclasses(AnyFastError) if c.__module__ == AnyFastError.__module__]
-    assert len(classes) == 16
+    assert len(classes) == 19
     assert len({c.kind for c in classes}) == len(classes)
 
 

@@ -52,6 +52,7 @@ _TICK = 0.2
 _STATUS_OF_OUTPUT_ERROR = {
     "truncated": RowStatus.TRUNCATED,
     "filtered": RowStatus.FILTERED,
+    "prompt_blocked": RowStatus.FILTERED,
     "invalid_output": RowStatus.INVALID_OUTPUT,
 }
 
