@@ -38,6 +38,8 @@ log = logging.getLogger("airflow_provider_anyfast.retry")
 T = TypeVar("T")
 
 RETRYABLE = (AnyFastRateLimitError, AnyFastServerError, AnyFastConnectionError)
+#: Hints shorter than this (seconds) are ignored in favour of backoff: ``Retry-After: 0`` is not a plan.
+MIN_HINT = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ class RetryPolicy:
 
     ``max_retries`` bounds retries of server failures and dropped connections (0: never
     retry anything); a rate-limited request is retried until its waits would pass
-    ``rate_limit_budget``. Every wait is at least ``backoff_initial`` (the floor).
+    ``rate_limit_budget``. Without a usable hint, waits back off from ``backoff_initial``.
     ``sleep`` replaces ``time.sleep`` (tests: count the waits instead of sleeping them).
     """
 
@@ -80,16 +82,17 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, RETRYABLE)
 
 
-def suggested_wait(exc: BaseException, policy: RetryPolicy | None = None) -> float | None:
-    """How long the server asked us to wait before trying again, floored; None without a usable hint.
+def suggested_wait(exc: BaseException) -> float | None:
+    """How long the server asked us to wait before trying again; None without a usable hint.
 
     The one place a hint becomes a wait, for the retry loop and for anything pausing a
-    whole fleet on a rate limit. A hint of 0 is no hint (it would be a hot loop).
+    whole fleet on a rate limit. A hint under ``MIN_HINT`` (``Retry-After: 0``) is no hint:
+    honoured, it would be a hot loop; the caller backs off instead.
     """
     hint = getattr(exc, "retry_after", None)
-    if not isinstance(exc, AnyFastError) or hint is None or hint <= 0:
+    if not isinstance(exc, AnyFastError) or hint is None or hint < MIN_HINT:
         return None
-    return max(float(hint), (policy or RetryPolicy()).backoff_initial)
+    return float(hint)
 
 
 def retry_after_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -123,10 +126,10 @@ class _HintedWait(tenacity.wait.wait_base):
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        hint = suggested_wait(exc, self.policy) if exc is not None else None
+        hint = suggested_wait(exc) if exc is not None else None
         if hint is not None:
             return hint
-        return max(float(self.backoff(retry_state)), self.policy.backoff_initial / 2)
+        return max(float(self.backoff(retry_state)), self.policy.backoff_initial / 2)  # the floor: never 0
 
 
 class _Stop(tenacity.stop.stop_base):
@@ -141,7 +144,10 @@ class _Stop(tenacity.stop.stop_base):
         if self.policy.max_retries == 0:
             return True
         if isinstance(exc, AnyFastRateLimitError):
-            return retry_state.idle_for + (retry_state.upcoming_sleep or 0.0) > self.policy.rate_limit_budget
+            wait = retry_state.upcoming_sleep or 0.0
+            if wait > self.policy.max_retry_wait:
+                return False  # not a stop: the wait is refused, as retry_wait_too_long, before any sleep
+            return retry_state.idle_for + wait > self.policy.rate_limit_budget
         self.failures += 1
         return self.failures > self.policy.max_retries
 
@@ -182,7 +188,7 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, hooks: CallHooks
             raise _too_long(policy, exc, wait, state.attempt_number) from exc
         log.warning(
             "%s call failed (%s, status=%s); attempt %d of %d, retrying in %.2fs (rate limits are retried for "
-            "up to %.0fs of waiting)",
+            "up to %gs of waiting)",
             exc.source,
             type(exc).__name__,
             exc.status,

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_anyfast.assets import OutletAsset, declared_outlet, publish_event
-from airflow_provider_anyfast.compat import BaseOperator, Context, display_uri, provider_setting
+from airflow_provider_anyfast.compat import AirflowFailException, BaseOperator, Context, display_uri, provider_setting
 from airflow_provider_anyfast.core.attachments import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_REQUEST_BYTES
 from airflow_provider_anyfast.core.jsonmode import OutputSchema, response_format
 from airflow_provider_anyfast.core.params import validate_params
@@ -25,7 +25,9 @@ from airflow_provider_anyfast.core.records.plan import DEFAULT_CONTEXT_TOKENS, R
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import ErrorRateExceededError, RunSpec, run_records
 from airflow_provider_anyfast.core.records.source import iter_source
+from airflow_provider_anyfast.core.records.stopping import EVERY_RECORD as STOPS_THE_RUN
 from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowSink, RowStore
+from airflow_provider_anyfast.exceptions import AnyFastError
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook
 from airflow_provider_anyfast.operators.chat import Schema
 from airflow_provider_anyfast.storage import attachment_loader, storage_path
@@ -259,6 +261,13 @@ class AnyFastRecordsOperator(BaseOperator):
         except ErrorRateExceededError as exc:
             if isinstance(sink, MemoryRowSink):  # keep every row, failed ones included, for inspection
                 context["ti"].xcom_push(key="rows", value=exc.summary["rows"])
+            raise
+        except AnyFastError as exc:
+            stopped = getattr(exc, "summary", None)
+            if stopped is not None and isinstance(sink, MemoryRowSink):
+                context["ti"].xcom_push(key="rows", value=stopped["rows"])
+            if isinstance(exc, STOPS_THE_RUN) or stopped is not None:  # every retry would fail the same way
+                raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
             raise
         if self.outlet_asset is not None:
             publish_event(context, self.outlet_asset, summary, location)

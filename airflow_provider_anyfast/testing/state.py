@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from airflow_provider_anyfast.testing.faults import FAULT_KINDS, Fault
+from airflow_provider_anyfast.testing.profiles import check_profile
 from airflow_provider_anyfast.testing.usage import PrefixCache
 
 DEFAULT_SLOW_DELAY = 1.0
@@ -54,7 +55,8 @@ class _Rule:
 class ServerState:
     """Request log, fault rules, fault queue, random faults, latency and the prefix cache."""
 
-    def __init__(self, seed: int = 0, latency: float = 0.0) -> None:
+    def __init__(self, seed: int = 0, latency: float = 0.0, profile: str = "anyfast") -> None:
+        self.profile = self.default_profile = check_profile(profile)  # whose shapes are answered (profiles.py)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._log: list[RequestRecord] = []
@@ -82,6 +84,7 @@ class ServerState:
             self._held = 0
             self._released = False
             self._epoch += 1  # requests held before the reset are let go
+            self.profile = self.default_profile
             self._changed.notify_all()
         self.prefix_cache.clear()
 

@@ -34,14 +34,13 @@ from airflow_provider_anyfast.core.records.rows import (
     skipped_row,
     success_row,
 )
+from airflow_provider_anyfast.core.records.stopping import StopRule
 from airflow_provider_anyfast.core.records.store import RowSink
 from airflow_provider_anyfast.core.records.workers import WorkerPool
 from airflow_provider_anyfast.core.retry import CallHooks
 from airflow_provider_anyfast.exceptions import (
-    AnyFastAuthError,
     AnyFastError,
     AnyFastOutputError,
-    AnyFastQuotaExhaustedError,
     AnyFastRateLimitError,
 )
 
@@ -67,9 +66,6 @@ class _Aborted(AnyFastError):
     """An earlier failure (bad token, no quota) would fail this record too: not sent."""
 
     kind = "aborted"
-
-
-FATAL = (AnyFastAuthError, AnyFastQuotaExhaustedError, _BudgetSpent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +141,8 @@ class RecordEngine:
         self.counts = RunCounts()
         self.progress = Progress(total, settings.progress_interval, log)
         self.stopped: AnyFastError | None = None
+        self.stop_cause: AnyFastError | None = None  # the failure every record would get, when that stopped the run
+        self.stop_rule = StopRule()
         self._done: queue.Queue[tuple[str, ResultRow]] = queue.Queue()
         self._in_flight = 0
         self._last_flush = time.monotonic()
@@ -277,13 +275,15 @@ class RecordEngine:
                 self.client, item.body, self.schema, max_output_retries=self.settings.max_output_retries, hooks=hooks
             )
             self.concurrency.on_success()
+            self.stop_rule.success()
             row = success_row(
                 item.record_id, result.json_value, model=result.completion.model or model,
                 finish_reason=result.completion.finish_reason, usage=result.usage, attempts=result.attempts,
             )  # fmt: skip
         except Exception as exc:  # one record's failure is its row, whatever it was
             row = row_for_error(item.record_id, exc, model)
-            if isinstance(exc, FATAL) and self.stopped is None:
+            stops = isinstance(exc, _BudgetSpent) or self.stop_rule.stops_the_run(exc)
+            if stops and self.stopped is None and isinstance(exc, AnyFastError):
                 self._stop(exc)
         spent = int((row.usage or {}).get("total_tokens") or 0)
         if reserved:
@@ -320,5 +320,6 @@ class RecordEngine:
         if isinstance(exc, _BudgetSpent):
             self.stopped = exc
         else:
+            self.stop_cause = exc
             self.stopped = _Aborted(f"not sent: an earlier request failed with {exc.kind}: {exc.message}")
         log.error("AnyFast run stops sending new requests: %s", self.stopped.message)

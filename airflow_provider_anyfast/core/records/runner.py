@@ -22,10 +22,12 @@ from airflow_provider_anyfast.core.records.cache import ResultCache
 from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine
 from airflow_provider_anyfast.core.records.lease import LeaseLostError
 from airflow_provider_anyfast.core.records.plan import Plan, RecordsJob, plan, work
+from airflow_provider_anyfast.core.records.preflight import check_model_served
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
 from airflow_provider_anyfast.core.records.source import SourceItem
 from airflow_provider_anyfast.core.records.store import RowSink, RowStorageError, RowStore
+from airflow_provider_anyfast.exceptions import AnyFastError
 
 log = logging.getLogger("airflow_provider_anyfast.records")
 
@@ -123,6 +125,8 @@ def _run(
     if spec.cache is not None and keys:
         found = spec.cache.load(keys)
         log.info("Cache %s answers %d of %d distinct requests", spec.cache.root, found, len(keys))
+    if checked.total - checked.refused > len(done):
+        check_model_served(client, spec.job.model)  # free: a typo fails here, before any paid request
     engine = RecordEngine(
         client, spec.schema, sink, spec.engine, total=checked.total - len(done), cancel=cancel, reuse=reuse
     )
@@ -177,6 +181,8 @@ def _run(
     if price is not None:
         summary["estimated_cost"] = round(price.cost(summary.get("usage")), 6)
         log.info("Estimated cost of the rows in %s: %.4f", spec.location, summary["estimated_cost"])
+    if engine.stop_cause is not None:
+        raise stopped_error(engine.stop_cause, summary, spec.location)
     _judge(summary, checked.total, spec)
     return summary
 
@@ -194,6 +200,20 @@ def _accepts(schema: OutputSchema | None) -> Callable[[Any], bool] | None:
         return True
 
     return accept
+
+
+def stopped_error(cause: AnyFastError, summary: dict[str, Any], location: str) -> AnyFastError:
+    """The run's error when it stopped for a failure every record would get: that failure, with the rows' summary."""
+    unsent = int((summary.get("counts") or {}).get(RowStatus.ERROR.value, 0))
+    error = type(cause)(
+        f"The run stopped sending: {cause.message}. Every record would fail the same way, so the records not "
+        f"yet sent were not sent ({unsent} error row(s) in {location}); fix the cause, then rerun. An Airflow retry "
+        "cannot help.",
+        status=cause.status, code=cause.code, type=cause.type, request_id=cause.request_id,
+    )  # fmt: skip
+    error.source, error.attempts = cause.source, cause.attempts
+    error.summary = summary  # type: ignore[attr-defined]
+    return error
 
 
 def _judge(summary: dict[str, Any], total: int, spec: RunSpec) -> None:
