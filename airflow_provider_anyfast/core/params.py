@@ -50,7 +50,7 @@ class ChatParams(BaseModel):
     stop: str | list[str] | None = None
     n: int | None = Field(default=None, ge=1)
     response_format: dict[str, Any] | None = None
-    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
     seed: int | None = None
 
     @field_validator("stop")

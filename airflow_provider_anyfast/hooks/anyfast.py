@@ -141,9 +141,20 @@ class AnyFastHook(BaseHook):
         return result.completion
 
     def stream_chat_completion(
-        self, messages: Messages, *, model: str | None = None, attachments: Attachments = None, **params: Any
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        attachments: Attachments = None,
+        require_finish_reason: bool = True,
+        **params: Any,
     ) -> ChatStream:
-        """Stream text deltas over SSE; ``.completion`` (with usage) is set once iterated."""
+        """Stream text deltas over SSE; ``.completion`` (with usage) is set once iterated.
+
+        A stream that ends without a finish_reason raises ``AnyFastStreamError`` (with
+        ``.partial``); pass ``require_finish_reason=False`` for a gateway that never sends
+        one (one-api), and accept that a stream cut upstream then looks complete.
+        """
         body = build_request(
             self.with_attachments(messages, attachments),
             model=model or self.settings.model,  # build_request checks it (and warns once)
@@ -151,7 +162,7 @@ class AnyFastHook(BaseHook):
             extra_models=self.settings.extra_models,
             stream=True,
         )
-        return self.client.stream(body)
+        return self.client.stream(body, require_finish_reason=require_finish_reason)
 
     def complete_json(
         self,

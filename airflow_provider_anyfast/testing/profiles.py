@@ -107,7 +107,7 @@ def new_api_error(fault: Fault, authorization: str) -> Reply:
     if fault.echo_auth:
         message += f"; request had Authorization: {authorization}"
     body = {"error": {"message": message, "type": "upstream_error", "param": "", "code": status}}
-    return Reply(status, json.dumps(body).encode())
+    return Reply(status, json.dumps(body).replace("/", "\\/").encode())  # slashes escaped, as some encoders do
 
 
 def render_error(profile: str, fault: Fault, authorization: str) -> Reply:

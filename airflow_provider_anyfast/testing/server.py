@@ -151,6 +151,10 @@ class AnyFastTestServer:
         """The next ``times`` chat requests get ``fault`` (FIFO, after rules)."""
         self._state.push_fault(fault, times)
 
+    def storm(self, seconds: float, fault: Fault) -> None:
+        """Every chat request in the next ``seconds`` gets ``fault`` (before rules), e.g. a 429 storm."""
+        self._state.storm(seconds, fault)
+
     def add_rule(self, contains: str, fault: Fault, times: int | None = None) -> None:
         """Chat requests whose message text contains ``contains`` get ``fault`` (``times`` None: always)."""
         self._state.add_rule(contains, fault, times)

@@ -69,6 +69,7 @@ class ServerState:
         self._held = 0
         self._released = False
         self._epoch = 0
+        self._storm: tuple[float, Fault] | None = None
         self.latency = latency
         self.prefix_cache = PrefixCache()
 
@@ -83,6 +84,7 @@ class ServerState:
             self._slow_delay = DEFAULT_SLOW_DELAY
             self._held = 0
             self._released = False
+            self._storm = None
             self._epoch += 1  # requests held before the reset are let go
             self.profile = self.default_profile
             self._changed.notify_all()
@@ -192,9 +194,16 @@ class ServerState:
             if seed is not None:
                 self._rng = random.Random(seed)
 
-    def choose_fault(self, text: str) -> Fault | None:
-        """The fault for one chat request: rules first, then the queue, then a random draw."""
+    def storm(self, seconds: float, fault: Fault) -> None:
+        """Every chat request in the next ``seconds`` (wall clock) gets ``fault``: a rate-limit storm."""
         with self._lock:
+            self._storm = (time.monotonic() + seconds, fault)
+
+    def choose_fault(self, text: str) -> Fault | None:
+        """The fault for one chat request: a storm, rules, then the queue, then a random draw."""
+        with self._lock:
+            if self._storm is not None and time.monotonic() < self._storm[0]:
+                return self._storm[1]
             for rule in self._rules:
                 if rule.remaining != 0 and rule.contains in text:
                     if rule.remaining is not None:
