@@ -15,7 +15,9 @@ from airflow_provider_anyfast.exceptions import (
     AnyFastError,
     AnyFastFilteredOutputError,
     AnyFastInvalidOutputError,
+    AnyFastModelUnavailableError,
     AnyFastOutputError,
+    AnyFastPromptBlockedError,
     AnyFastQuotaExhaustedError,
     AnyFastRateLimitError,
     AnyFastRequestRefusedError,
@@ -196,3 +198,53 @@ def test_server_error_shapes_over_http(anyfast_server: AnyFastTestServer, shape:
     with pytest.raises(AnyFastServerError, match="upstream answered badly") as info:
         client.chat(dict(BODY))
     assert info.value.status == 502
+
+
+LITELLM_QUOTA = {
+    "error": {
+        "code": 429,
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "status": "RESOURCE_EXHAUSTED",
+    }
+}
+
+
+@pytest.mark.parametrize("wrap", ["{}", "b'{}'"], ids=["json-string", "bytes-repr"])
+def test_gemini_json_inside_a_message_string_is_read(wrap: str) -> None:
+    """LiteLLM relays Gemini's error as a string in error.message, sometimes as a Python bytes repr."""
+    limited = {"error": {**GEMINI_429["error"], "details": [{"retryDelay": "41s"}]}}
+    for inner, cls, hint in ((limited, AnyFastRateLimitError, 41.0), (LITELLM_QUOTA, AnyFastQuotaExhaustedError, None)):
+        message = "litellm.RateLimitError: VertexAIException - " + wrap.replace("{}", json.dumps(inner))
+        exc = error_from_response(429, json.dumps({"error": {"message": message, "type": None, "code": "429"}}))
+        assert (type(exc), exc.retry_after) == (cls, hint)
+        assert inner["error"]["message"] in exc.message
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls"),
+    [
+        (503, {"error": {"message": "No available channel for model x", "type": "new_api_error",
+                         "code": "model_not_found"}}, AnyFastModelUnavailableError),
+        (400, {"error": {"message": "Invalid model name passed in model=x. Call `/v1/models`"}},
+         AnyFastModelUnavailableError),
+        (404, {"error": {"message": "The model `x` does not exist", "code": "model_not_found"}},
+         AnyFastModelUnavailableError),
+        (400, {"error": {"message": "blocked", "type": "prompt_blocked", "code": "prompt_blocked"}},
+         AnyFastPromptBlockedError),
+        (403, {"error": {"message": "insufficient quota", "code": "insufficient_user_quota"}},
+         AnyFastQuotaExhaustedError),
+        (403, {"error": {"message": "Invalid token", "type": "new_api_error"}}, AnyFastAuthError),
+        (403, {"error": {"message": "Permission denied on the upstream", "type": "permission_error"}},
+         AnyFastRequestRefusedError),
+        (429, {"error": {"message": "upstream error", "type": "upstream_error", "code": 429}}, AnyFastRateLimitError),
+    ],
+)  # fmt: skip
+def test_failures_are_classified_by_meaning(status: int, body: dict, cls: type[AnyFastError]) -> None:
+    assert type(error_from_response(status, json.dumps(body))) is cls
+
+
+def test_errors_name_the_server_they_came_from() -> None:
+    assert AnyFastClient("https://www.anyfast.ai", "sk-x").source == "AnyFast"
+    assert AnyFastClient("http://gateway.example:3000", "sk-x").source == "the server (gateway.example)"
+    exc = error_from_response(500, b"oops", source="the server (gateway.example)")
+    assert exc.message.startswith("the server (gateway.example) answered HTTP 500")

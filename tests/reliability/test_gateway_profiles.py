@@ -11,9 +11,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from enum import StrEnum
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine, WorkItem
@@ -305,3 +307,32 @@ def test_a_token_echoed_json_escaped_never_surfaces(profile: str) -> None:
     for form in (token, escaped, escaped.replace("/", "\\/"), json.dumps(escaped)[1:-1]):
         assert form not in text, form
     assert summary["counts"]["success"] == 2 and "***" in text and len(raw_bodies) == 1 + 4 + 3
+
+
+# --- use_json_schema: a schema Gemini accepts, the answer checked against the original --------
+
+
+class Size(StrEnum):
+    small = "small"
+    large = "large"
+
+
+class Part(BaseModel):
+    name: str
+    size: Size
+
+
+class Order(BaseModel):
+    part: Part
+    note: str | None = None
+    extras: list[Part] = []
+
+
+def test_use_json_schema_with_nested_models_and_enums_is_accepted(gateway: AnyFastTestServer, make_hook: Any) -> None:
+    assert "$defs" in Order.model_json_schema(), "the case Gemini refuses"
+    raw = {"type": "json_schema", "json_schema": {"name": "Order", "schema": Order.model_json_schema()}}
+    with pytest.raises(AnyFastBadRequestError, match=r"\$defs"):  # the server refuses as Gemini does
+        client_of(gateway).chat({**body("order"), "response_format": raw})
+    order = make_hook().complete_json("an order", schema=Order, use_json_schema=True)
+    assert isinstance(order, Order) and order.part.size in set(Size)
+    assert gateway.request_count(CHAT) == 2, "one refused raw schema, one accepted rewritten one"
