@@ -189,8 +189,9 @@ def parse_error_body(raw: bytes | str) -> tuple[Mapping[str, Any] | None, str]:
 def classify(status: int, facts: ErrorFacts, hint: float | None) -> type[AnyFastError]:
     """The error class that says what this failure means (and so whether to retry or stop)."""
     codes = {c.lower() for c in facts.codes}
+    per_minute = any("PerMinute" in text for text in facts.texts)  # Gemini's QuotaFailure: a window, not a balance
     if codes & QUOTA_CODES or (
-        facts.mentions(_QUOTA_TEXT) and status in (402, 403, 429) and (hint is None or facts.per_day)
+        facts.mentions(_QUOTA_TEXT) and status in (402, 403, 429) and (hint is None or facts.per_day) and not per_minute
     ):
         return AnyFastQuotaExhaustedError
     if facts.mentions(_BLOCKED_TEXT):

@@ -248,3 +248,12 @@ def test_errors_name_the_server_they_came_from() -> None:
     assert AnyFastClient("http://gateway.example:3000", "sk-x").source == "the server (gateway.example)"
     exc = error_from_response(500, b"oops", source="the server (gateway.example)")
     assert exc.message.startswith("the server (gateway.example) answered HTTP 500")
+
+
+def test_a_per_minute_quota_without_a_hint_is_a_rate_limit_not_an_empty_balance() -> None:
+    failure = {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+               "violations": [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel"}]}  # fmt: skip
+    inner = {"error": {"code": 429, "message": "You exceeded your current quota.", "status": "RESOURCE_EXHAUSTED",
+                       "details": [failure]}}  # fmt: skip
+    outer = {"error": {"message": f"litellm.RateLimitError: VertexAIException - {json.dumps(inner)}", "code": "429"}}
+    assert type(error_from_response(429, json.dumps(outer))) is AnyFastRateLimitError

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
@@ -257,7 +256,7 @@ def test_suggested_wait_reads_every_hint_form() -> None:
 
 # --- a storm of 429s that outlasts a single request's retries ----------------------------------
 
-SCALE = 100.0  # the client's waits run 100 times faster than they say; the storm is scaled alike
+STORM = 20.0  # seconds of the client's own (injected) clock
 
 
 @pytest.mark.parametrize("hint", [1.0, 0.0, None], ids=["hint-1s", "hint-0", "no-hint"])
@@ -265,28 +264,35 @@ SCALE = 100.0  # the client's waits run 100 times faster than they say; the stor
 def test_a_20s_rate_limit_storm_ends_with_every_record_answered(
     anyfast_server: AnyFastTestServer, profile: str, hint: float | None
 ) -> None:
-    """20 s of 429 for every request (scaled: 0.2 s of wall time), 20 records: all answered, no hot loop.
+    """Every request gets 429 until a worker has waited 20 s; 20 records, 4 at a time: all answered, no hot loop.
 
-    new-api drops the hint (upstream_error, no Retry-After); LiteLLM sends llm_provider-retry-after.
+    The waits are counted, not slept (the policy's injected ``sleep``), so the storm is measured
+    on the client's clock and the test takes a fraction of a second. new-api drops the hint
+    (upstream_error, no Retry-After); LiteLLM sends it as llm_provider-retry-after.
     """
     anyfast_server.profile = profile
+    waited: dict[int, float] = {}  # per worker thread: seconds it was told to wait
     said: list[float] = []
     lock = threading.Lock()
 
-    def scaled_sleep(seconds: float) -> None:
+    def counted_sleep(seconds: float) -> None:
         with lock:
             said.append(seconds)
-        time.sleep(seconds / SCALE)
+            me = threading.get_ident()
+            waited[me] = waited.get(me, 0.0) + seconds
+            if waited[me] >= STORM:
+                anyfast_server.storm(0.0, storm)  # the storm is over once a worker has waited it out
 
-    policy = RetryPolicy(sleep=scaled_sleep)  # the defaults: 2 min of 429 budget, backoff from 1 s
-    anyfast_server.storm(20.0 / SCALE, Fault("rate_limit", retry_after=hint))
+    storm = Fault("rate_limit", retry_after=hint)
+    policy = RetryPolicy(sleep=counted_sleep)  # the defaults: 2 min of 429 budget, backoff from 1 s
+    anyfast_server.storm(3600.0, storm)
     summary = run_records(client_of(anyfast_server, policy), spec(concurrency=4),
                           lambda: iter_source(records(20)), MemoryRowSink())  # fmt: skip
     assert summary["counts"]["success"] == 20, summary["counts"]
+    assert max(waited.values()) >= STORM, "a record waited out 20 s of 429s (max_retries=5 alone spans ~5-15 s)"
     limited = sum(1 for r in anyfast_server.requests if r.status == 429)
-    assert limited > 0, "the storm happened"
-    assert min(said) >= 0.5, "no wait below the floor: Retry-After: 0 backs off instead"
-    assert limited <= 20 * 25, f"{limited} rate-limited requests: a hot loop"
+    assert min(said) >= 0.5, "no wait below the floor: Retry-After: 0 backs off instead of looping"
+    assert limited <= 4 * (STORM / 0.5 + 1), f"{limited} rate-limited requests: a hot loop"
 
 
 # --- the token, echoed back JSON-escaped ------------------------------------------------------

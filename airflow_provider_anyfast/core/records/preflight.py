@@ -29,7 +29,8 @@ def check_model_served(client: AnyFastClient, model: str) -> None:
     A rejected token or an exhausted quota raises too: no record could be answered.
     """
     try:
-        served = [str(m.get("id")) for m in client.list_models(retry=RetryPolicy(max_retries=1)) if m.get("id")]
+        listed = client.list_models(retry=RetryPolicy(max_retries=1, rate_limit_budget=5.0))
+        served = [str(m.get("id")) for m in listed if m.get("id")]
     except (AnyFastAuthError, AnyFastQuotaExhaustedError) as exc:
         exc.message = f"{exc.message}; nothing was sent (found by the free GET /v1/models before the first record)"
         raise
