@@ -27,6 +27,7 @@ from airflow_provider_anyfast.core.records.runner import ErrorRateExceededError,
 from airflow_provider_anyfast.core.records.source import iter_source
 from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowSink, RowStore
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook
+from airflow_provider_anyfast.operators.arguments import operator_label, own_arguments, split_api_params
 from airflow_provider_anyfast.operators.chat import Schema
 from airflow_provider_anyfast.storage import attachment_loader, storage_path
 
@@ -52,7 +53,8 @@ class AnyFastRecordsOperator(BaseOperator):
     :param max_total_tokens: a budget: once spent, no new request is sent.
     :param max_error_rate: share of records that may end without a valid answer.
     :param max_input_tokens: records whose estimated prompt exceeds this are refused unsent.
-    :param completion_params: max_tokens, temperature, ... as in the API, checked before sending.
+    :param completion_params: max_tokens, temperature, ... as in the API, checked before sending;
+        each may also be given directly (``temperature=0``).
     :param dedup: send identical rendered requests once; the other records share the answer.
     :param cache_path: URI of a content-addressed answer cache shared across runs (templated); default:
         the ``[anyfast] cache_path`` setting of the Airflow installation, if any.
@@ -115,6 +117,9 @@ class AnyFastRecordsOperator(BaseOperator):
         presign_attachments: int | None = None,
         **kwargs: Any,
     ) -> None:
+        completion_params = split_api_params(
+            kwargs, completion_params, owner=operator_label(type(self), kwargs), accepted=own_arguments(type(self))
+        )
         super().__init__(**kwargs)
         self.outlet_asset = declared_outlet(output_path, outlet_asset)
         if self.outlet_asset is not None and self.outlet_asset not in self.outlets:
@@ -145,7 +150,7 @@ class AnyFastRecordsOperator(BaseOperator):
         self.refresh = refresh
         self.prices = dict(prices) if prices is not None else None
         self.max_cost = max_cost
-        self.completion_params = dict(completion_params or {})
+        self.completion_params = completion_params
         self.attachments = attachments
         self.max_attachment_bytes = max_attachment_bytes
         self.max_request_attachment_bytes = max_request_attachment_bytes
