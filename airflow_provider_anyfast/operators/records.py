@@ -32,6 +32,7 @@ from airflow_provider_anyfast.operators.chat import Schema
 from airflow_provider_anyfast.storage import attachment_loader, storage_path
 
 DEFAULT_MAX_XCOM_BYTES = 5 * 1024 * 1024
+#: What attachment templates see (the prompt itself sees the task's whole template context).
 RUN_CONTEXT_KEYS = ("ds", "ds_nodash", "ts", "run_id", "params")
 
 
@@ -40,8 +41,9 @@ class AnyFastRecordsOperator(BaseOperator):
 
     :param records: a list of dicts (an upstream XCom), or the URI / ObjectStoragePath of a
         JSON Lines file or folder of them (templated). Storage input is streamed.
-    :param prompt: a Jinja template rendered per record, with ``record`` (and ``params``,
-        ``ds``, ``ts``, ``run_id``) in its context, e.g. ``"Classify: {{ record.text }}"``.
+    :param prompt: a Jinja template rendered per record, with ``record`` and the task's whole
+        template context (``params``, ``run_id``, ``dag_run``, ``macros``, ``var``...),
+        e.g. ``"Classify: {{ record.text }}"``.
     :param output_schema: pydantic model class or JSON-schema dict each answer must match.
     :param id_field: the record field that identifies it in the output (default: position).
     :param output_path: where rows go (templated URI); without it, rows go to XCom.
@@ -125,6 +127,7 @@ class AnyFastRecordsOperator(BaseOperator):
         if self.outlet_asset is not None and self.outlet_asset not in self.outlets:
             self.outlets = [*self.outlets, self.outlet_asset]
         self.records = records
+        self._literal_records = records if isinstance(records, list | tuple) else None
         self.prompt = prompt
         self.output_schema = output_schema
         self.system_prompt = system_prompt
@@ -187,6 +190,15 @@ class AnyFastRecordsOperator(BaseOperator):
             max_request_bytes=self.max_request_attachment_bytes, presign_seconds=self.presign_attachments,
         )  # fmt: skip
 
+    def render_template(self, content: Any, context: Any, jinja_env: Any = None, seen_oids: Any = None) -> Any:
+        """Records typed into the DAG are data: ``{{ ds }}`` or ``{# #}`` in a record's text is sent as is.
+
+        Only strings the user wrote as templates are rendered (a URI, an XCom pull, the other fields).
+        """
+        if content is not None and content is self._literal_records:
+            return content
+        return super().render_template(content, context, jinja_env, seen_oids)
+
     @cached_property
     def hook(self) -> AnyFastHook:
         return AnyFastHook(anyfast_conn_id=self.anyfast_conn_id, pool_size=self.max_concurrency)
@@ -194,10 +206,8 @@ class AnyFastRecordsOperator(BaseOperator):
     def _job(self, context: Context) -> RecordsJob:
         params = validate_params(self.completion_params)
         params.setdefault("response_format", response_format(self.schema, self.use_json_schema))
+        template = PromptTemplate(self.prompt, system_prompt=self.system_prompt, schema=self.schema, context=context)
         run_context = {key: context[key] for key in RUN_CONTEXT_KEYS if key in context}  # type: ignore[literal-required]
-        template = PromptTemplate(
-            self.prompt, system_prompt=self.system_prompt, schema=self.schema, context=run_context
-        )
         files = None if self.attachments is None else RecordAttachments(self.attachments, self._loader(), run_context)
         return RecordsJob(
             template=template, model=self.hook.resolve_model(self.model), params=params,

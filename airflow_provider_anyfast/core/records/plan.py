@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_anyfast.core.records.engine import WorkItem
-from airflow_provider_anyfast.core.records.prompt import PromptTemplate, TemplateFieldError
+from airflow_provider_anyfast.core.records.prompt import PromptTemplate, TemplateRenderError
 from airflow_provider_anyfast.core.records.reuse import request_key
 from airflow_provider_anyfast.core.records.rows import ResultRow, invalid_record_row
 from airflow_provider_anyfast.core.records.source import SourceItem, record_id
@@ -35,6 +35,23 @@ class DuplicateRecordIdError(ValueError):
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _unencodable(messages: list[dict[str, Any]]) -> str | None:
+    """Why the prompt cannot be sent as UTF-8 (a lone surrogate from a bad decode), else None."""
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, str):
+            continue
+        try:
+            content.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = content[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+            return (
+                f"its prompt holds text that cannot be encoded as UTF-8 ({bad} at character {exc.start}: "
+                "a lone surrogate, usually from text decoded wrongly upstream); fix or drop it in the input"
+            )
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,8 +94,11 @@ class RecordsJob:
             return row_id, None, f"record {row_id!r} is {kind}, not a JSON object (mapping)"
         try:
             messages = self.template.messages(item.value)
-        except TemplateFieldError as exc:
+        except TemplateRenderError as exc:
             return row_id, None, f"record {row_id!r}: {exc}"
+        unencodable = _unencodable(messages)
+        if unencodable is not None:
+            return row_id, None, f"record {row_id!r}: {unencodable}"
         size = PromptTemplate.estimate_tokens(messages)
         if size + self.completion_estimate() > self.max_input_tokens:
             return (
