@@ -38,7 +38,8 @@ def test_prompt_sees_the_task_context_and_records_stay_data(
     anyfast_conn: AnyFastTestServer, run_dag: Any, tmp_path: Path
 ) -> None:
     (tmp_path / "in.jsonl").write_text(LINES)
-    result = run_dag(BODY, "prompt_context", {"RECORDS": RECORDS, "PROMPT": PROMPT, "SCHEMA": SCHEMA, "PATH": str(tmp_path / "in.jsonl")})
+    names = {"RECORDS": RECORDS, "PROMPT": PROMPT, "SCHEMA": SCHEMA, "PATH": str(tmp_path / "in.jsonl")}
+    result = run_dag(BODY, "prompt_context", names)
 
     assert result.ok, result.output[-3000:]
     sent_texts = sorted(r.body["messages"][-1]["content"] for r in anyfast_conn.requests)
