@@ -8,7 +8,7 @@ returns the rows (XCom mode) or the manifest (storage mode).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -24,11 +24,12 @@ from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.plan import DEFAULT_CONTEXT_TOKENS, RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import ErrorRateExceededError, RunSpec, run_records
-from airflow_provider_anyfast.core.records.source import iter_source
+from airflow_provider_anyfast.core.records.source import SourceItem, input_files, iter_files, iter_source
 from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowSink, RowStore
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook
 from airflow_provider_anyfast.operators.arguments import operator_label, own_arguments, split_api_params
 from airflow_provider_anyfast.operators.chat import Schema
+from airflow_provider_anyfast.operators.messages import check_records_string
 from airflow_provider_anyfast.storage import attachment_loader, storage_path
 
 DEFAULT_MAX_XCOM_BYTES = 5 * 1024 * 1024
@@ -224,13 +225,20 @@ class AnyFastRecordsOperator(BaseOperator):
             root = root / f"map_index={map_index}"
         return RowStore(root, chunk_rows=self.chunk_rows, holder=_holder(context)), display_uri(root)
 
-    def _source(self) -> Any:
+    def _source(self) -> tuple[Callable[[], Iterator[SourceItem]], str | None]:
+        """How to read the records (twice: a checking pass, then a working pass), and the input's
+        URI when it is storage (which must hold at least one record)."""
         records = self.records
+        if isinstance(records, str):
+            check_records_string(self.task_id, records)
         if isinstance(records, str) or hasattr(records, "open"):
-            return storage_path(records, self.storage_conn_id, field="records")
+            root = storage_path(records, self.storage_conn_id, field="records")
+            files = input_files(root)
+            return (lambda: iter_files(files)), display_uri(root)
         if isinstance(records, Mapping):
             raise TypeError(f"{self.task_id}: records must be a list of dicts or a storage URI, not a single dict")
-        return list(records) if records is not None else []
+        items = list(records) if records is not None else []
+        return (lambda: iter_source(items)), None
 
     def _price(self, model: str) -> Price | None:
         """The model's price from ``prices``, else from the connection's ``price_table`` extra."""
@@ -256,12 +264,12 @@ class AnyFastRecordsOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         self._cancel = threading.Event()  # a retry run by the same process (dag.test) starts un-cancelled
-        records = self._source()
+        source, input_uri = self._source()
         sink, location = self._sink(context)
         job = self._job(context)
         spec = RunSpec(
             job=job, schema=self.schema, max_error_rate=self.max_error_rate, location=location,
-            cache=self._cache(), dedup=self.dedup,
+            cache=self._cache(), dedup=self.dedup, input_uri=input_uri,
             engine=EngineSettings(
                 max_concurrency=self.max_concurrency, requests_per_minute=self.requests_per_minute,
                 tokens_per_minute=self.tokens_per_minute, max_total_tokens=self.max_total_tokens,
@@ -270,7 +278,7 @@ class AnyFastRecordsOperator(BaseOperator):
             ),
         )  # fmt: skip
         try:
-            summary = run_records(self.hook.get_conn(), spec, lambda: iter_source(records), sink, cancel=self._cancel)
+            summary = run_records(self.hook.get_conn(), spec, source, sink, cancel=self._cancel)
         except ErrorRateExceededError as exc:
             if isinstance(sink, MemoryRowSink):  # keep every row, failed ones included, for inspection
                 context["ti"].xcom_push(key="rows", value=exc.summary["rows"])

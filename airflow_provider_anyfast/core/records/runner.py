@@ -24,7 +24,7 @@ from airflow_provider_anyfast.core.records.lease import LeaseLostError
 from airflow_provider_anyfast.core.records.plan import Plan, RecordsJob, plan, work
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
-from airflow_provider_anyfast.core.records.source import SourceItem
+from airflow_provider_anyfast.core.records.source import EmptyInputError, SourceItem
 from airflow_provider_anyfast.core.records.store import RowSink, RowStorageError, RowStore
 
 log = logging.getLogger("airflow_provider_anyfast.records")
@@ -57,6 +57,7 @@ class RunSpec:
     location: str = "XCom"
     cache: ResultCache | None = None
     dedup: bool = True
+    input_uri: str | None = None  # storage input: it must hold at least one record
 
 
 def run_records(
@@ -76,6 +77,11 @@ def run_records(
     cancel = cancel if cancel is not None else threading.Event()
     keys: set[str] | None = set() if spec.cache is not None else None
     checked = plan(spec.job, source(), keys)
+    if checked.total == 0 and spec.input_uri is not None:
+        raise EmptyInputError(
+            f"records {spec.input_uri} holds no record (its JSON Lines files are empty): nothing to do. Check the "
+            "path, or the upstream task that writes it."
+        )
     if checked.total and checked.refused / checked.total > spec.max_error_rate:
         raise RecordsRefusedError(
             f"{checked.refused} of {checked.total} records cannot be sent, more than max_error_rate="
