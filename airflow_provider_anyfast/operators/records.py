@@ -30,6 +30,7 @@ from airflow_provider_anyfast.hooks.anyfast import AnyFastHook
 from airflow_provider_anyfast.operators.arguments import operator_label, own_arguments, split_api_params
 from airflow_provider_anyfast.operators.chat import Schema
 from airflow_provider_anyfast.operators.messages import check_records_string
+from airflow_provider_anyfast.operators.templated import TEMPLATED_SETTINGS, coerce_setting, is_template
 from airflow_provider_anyfast.storage import attachment_loader, storage_path
 
 DEFAULT_MAX_XCOM_BYTES = 5 * 1024 * 1024
@@ -80,6 +81,7 @@ class AnyFastRecordsOperator(BaseOperator):
 
     template_fields: Sequence[str] = (
         "records", "output_path", "system_prompt", "model", "cache_path", "anyfast_conn_id", "storage_conn_id",
+        *TEMPLATED_SETTINGS,
     )  # fmt: skip
     ui_color = "#a9d6ff"
 
@@ -162,12 +164,18 @@ class AnyFastRecordsOperator(BaseOperator):
         self._cancel = threading.Event()
         self._check_arguments()
 
-    def _check_arguments(self) -> None:
-        """Everything that can be checked without the records: at DAG parse time, for free."""
+    def _check_arguments(self, *, rendered: bool = False) -> None:
+        """Everything that can be checked without the records: at DAG parse time, for free.
+
+        Templated settings are checked once rendered (``rendered=True``, in ``execute``).
+        """
         where = f"{self.task_id}:"
+        if rendered:
+            for name in TEMPLATED_SETTINGS:
+                setattr(self, name, coerce_setting(self.task_id, name, getattr(self, name)))
         if not isinstance(self.max_concurrency, int) or not 1 <= self.max_concurrency <= 1024:
             raise ValueError(f"{where} max_concurrency must be an integer from 1 to 1024")
-        if not 0.0 <= float(self.max_error_rate) <= 1.0:
+        if not is_template(self.max_error_rate) and not 0.0 <= float(self.max_error_rate) <= 1.0:
             raise ValueError(f"{where} max_error_rate must be between 0.0 and 1.0 (a share of the records)")
         parse_price_table(self.prices)
         for name in (
@@ -175,6 +183,8 @@ class AnyFastRecordsOperator(BaseOperator):
             "cache_max_age",
         ):  # fmt: skip
             value = getattr(self, name)
+            if is_template(value):
+                continue
             if value is not None and (not isinstance(value, int | float) or value <= 0):
                 raise ValueError(f"{where} {name} must be a positive number or None, got {value!r}")
         if self.max_output_retries < 0:
@@ -264,6 +274,7 @@ class AnyFastRecordsOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         self._cancel = threading.Event()  # a retry run by the same process (dag.test) starts un-cancelled
+        self._check_arguments(rendered=True)
         source, input_uri = self._source()
         sink, location = self._sink(context)
         job = self._job(context)
