@@ -57,6 +57,7 @@ class CallHooks:
     before_attempt: Callable[[], None] | None = None
     on_retry: Callable[[AnyFastError, float], None] | None = None
     cancel: threading.Event | None = None
+    log_retries: bool = True  # a records run tallies them in its progress line instead
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -132,7 +133,8 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, hooks: CallHooks
         exc = state.outcome.exception() if state.outcome else None
         wait = state.upcoming_sleep
         assert isinstance(exc, AnyFastError)
-        log.warning(
+        log.log(  # a records run tallies retries in its progress line: there they are only DEBUG
+            logging.WARNING if hooks.log_retries else logging.DEBUG,
             "AnyFast call failed (%s, status=%s); attempt %d of %d, retrying in %.2fs",
             type(exc).__name__,
             exc.status,

@@ -34,6 +34,7 @@ from airflow_provider_anyfast.core.records.rows import (
     skipped_row,
     success_row,
 )
+from airflow_provider_anyfast.core.records.runlog import RetryTally
 from airflow_provider_anyfast.core.records.store import RowSink
 from airflow_provider_anyfast.core.records.workers import WorkerPool
 from airflow_provider_anyfast.core.retry import CallHooks
@@ -142,7 +143,9 @@ class RecordEngine:
         self.cost = TokenBudget(settings.max_cost)
         self.reuse = reuse or Reuse(dedup=False)
         self.counts = RunCounts()
+        self.retries = RetryTally()
         self.progress = Progress(total, settings.progress_interval, log)
+        self.progress.notes = self.retries.take
         self.stopped: AnyFastError | None = None
         self._done: queue.Queue[tuple[str, ResultRow]] = queue.Queue()
         self._in_flight = 0
@@ -271,7 +274,7 @@ class RecordEngine:
                 raise self._budget_spent()
             reserved = True
             hooks = CallHooks(before_attempt=lambda: self._before_attempt(item), on_retry=self._on_retry,
-                              cancel=self.cancel)  # fmt: skip
+                              cancel=self.cancel, log_retries=False)  # fmt: skip
             result = run_json_request(
                 self.client, item.body, self.schema, max_output_retries=self.settings.max_output_retries, hooks=hooks
             )
@@ -306,6 +309,7 @@ class RecordEngine:
             raise _Aborted("not sent: the task is being stopped")
 
     def _on_retry(self, exc: AnyFastError, wait: float) -> None:
+        self.retries.add(exc, wait)
         if isinstance(exc, AnyFastRateLimitError):
             self.concurrency.on_rate_limited()
 

@@ -24,6 +24,7 @@ from airflow_provider_anyfast.core.records.lease import LeaseLostError
 from airflow_provider_anyfast.core.records.plan import Plan, RecordsJob, plan, work
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
+from airflow_provider_anyfast.core.records.runlog import start_line
 from airflow_provider_anyfast.core.records.source import EmptyInputError, SourceItem
 from airflow_provider_anyfast.core.records.store import RowSink, RowStorageError, RowStore
 
@@ -129,6 +130,7 @@ def _run(
     if spec.cache is not None and keys:
         found = spec.cache.load(keys)
         log.info("Cache %s answers %d of %d distinct requests", spec.cache.root, found, len(keys))
+    log.info("%s", _start_line(spec, checked.total, checked.refused))
     engine = RecordEngine(
         client, spec.schema, sink, spec.engine, total=checked.total - len(done), cancel=cancel, reuse=reuse
     )
@@ -200,6 +202,20 @@ def _accepts(schema: OutputSchema | None) -> Callable[[Any], bool] | None:
         return True
 
     return accept
+
+
+def _start_line(spec: RunSpec, total: int, refused: int) -> str:
+    settings = spec.engine
+    limits = {
+        "max_concurrency": settings.max_concurrency, "requests_per_minute": settings.requests_per_minute,
+        "tokens_per_minute": settings.tokens_per_minute, "max_total_tokens": settings.max_total_tokens,
+        "max_cost": settings.max_cost, "max_error_rate": spec.max_error_rate,
+    }  # fmt: skip
+    cache = f"{spec.cache.root}" if spec.cache is not None else "off"
+    return start_line(
+        records=total, refused=refused, source=spec.input_uri or "the task's record list", model=spec.job.model,
+        output=spec.location, limits=limits, cache=f"{cache}, dedup {'on' if spec.dedup else 'off'}",
+    )  # fmt: skip
 
 
 def _judge(summary: dict[str, Any], total: int, spec: RunSpec) -> None:
