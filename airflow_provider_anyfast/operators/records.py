@@ -75,6 +75,8 @@ class AnyFastRecordsOperator(BaseOperator):
     :param max_request_attachment_bytes: the most bytes of files in one request.
     :param presign_attachments: send ``s3://`` files as presigned URLs valid this many seconds
         instead of their bytes (the gateway must reach the bucket's endpoint).
+    :param keep_fields: input fields copied into each row (under ``input``), so downstream tasks
+        need not re-read and join the input.
     :param outlet_asset: the Asset (or URI) this task updates; its event carries the run's counts.
         Default: ``output_path`` itself when it has no Jinja; ``False``: none (see docs/operators.md).
     """
@@ -120,6 +122,7 @@ class AnyFastRecordsOperator(BaseOperator):
         max_attachment_bytes: int = DEFAULT_MAX_FILE_BYTES,
         max_request_attachment_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         presign_attachments: int | None = None,
+        keep_fields: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         completion_params = split_api_params(
@@ -161,6 +164,9 @@ class AnyFastRecordsOperator(BaseOperator):
         self.max_attachment_bytes = max_attachment_bytes
         self.max_request_attachment_bytes = max_request_attachment_bytes
         self.presign_attachments = presign_attachments
+        if isinstance(keep_fields, str):
+            raise ValueError(f"{self.task_id}: keep_fields must be a list of field names, e.g. [{keep_fields!r}]")
+        self.keep_fields = tuple(keep_fields or ())
         self._cancel = threading.Event()
         self._check_arguments()
 
@@ -187,6 +193,8 @@ class AnyFastRecordsOperator(BaseOperator):
                 continue
             if value is not None and (not isinstance(value, int | float) or value <= 0):
                 raise ValueError(f"{where} {name} must be a positive number or None, got {value!r}")
+        if not all(isinstance(name, str) and name for name in self.keep_fields):
+            raise ValueError(f"{where} keep_fields must be a list of field names, e.g. ['sku', 'name']")
         if self.max_output_retries < 0:
             raise ValueError(f"{where} max_output_retries must be >= 0")
         validate_params(self.completion_params)
@@ -224,6 +232,7 @@ class AnyFastRecordsOperator(BaseOperator):
             template=template, model=self.hook.resolve_model(self.model), params=params,
             id_field=self.id_field, max_input_tokens=self.max_input_tokens,
             schema_json=self.schema.json_schema if self.schema else None, attachments=files,
+            keep_fields=self.keep_fields,
         )  # fmt: skip
 
     def _sink(self, context: Context) -> tuple[RowSink, str]:

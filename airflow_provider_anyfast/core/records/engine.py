@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_provider_anyfast.core.client import AnyFastClient
@@ -83,6 +83,7 @@ class WorkItem:
     body: dict[str, Any]
     estimate: int
     key_body: dict[str, Any] | None = None
+    kept: dict[str, Any] | None = None  # the record's keep_fields, copied into its row
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,7 @@ class RecordEngine:
         self._done: queue.Queue[tuple[str, ResultRow]] = queue.Queue()
         self._in_flight = 0
         self._last_flush = time.monotonic()
+        self._kept: dict[Any, dict[str, Any]] = {}  # keep_fields of records whose row is not written yet
 
     def run(self, items: Iterable[WorkItem | ResultRow]) -> RunCounts:
         """Process every item; rows already decided (refused records) go straight to the sink.
@@ -163,6 +165,8 @@ class RecordEngine:
             for item in items:
                 if self.cancel.is_set():
                     break
+                if isinstance(item, WorkItem) and item.kept is not None:
+                    self._kept[item.record_id] = item.kept
                 if isinstance(item, ResultRow):
                     self._write(item)
                 elif self.stopped is not None:
@@ -248,6 +252,9 @@ class RecordEngine:
         self._last_flush = time.monotonic()
 
     def _write(self, row: ResultRow) -> None:
+        kept = self._kept.pop(row.id, None)
+        if kept is not None:
+            row = replace(row, input=kept)
         self.sink.append(row)
         self.counts.add(row)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_anyfast.core.records.engine import WorkItem
@@ -65,6 +65,14 @@ class RecordsJob:
     max_input_tokens: int = DEFAULT_CONTEXT_TOKENS
     schema_json: Mapping[str, Any] | None = None
     attachments: RecordAttachments | None = None
+    keep_fields: tuple[str, ...] = ()
+
+    def kept(self, item: SourceItem) -> dict[str, Any] | None:
+        """The record's ``keep_fields`` (None for a field it lacks), or None when none are kept."""
+        if not self.keep_fields:
+            return None
+        value = item.value if isinstance(item.value, Mapping) else {}
+        return {name: value.get(name) for name in self.keep_fields}
 
     def settings_fingerprint(self) -> dict[str, str]:
         """Digests of what shapes the answers, compared key by key on resume."""
@@ -176,9 +184,11 @@ def work(job: RecordsJob, items: Iterable[SourceItem], done: set[Any] | None = N
         row_id, messages, problem = job.prepare(item)
         if row_id in done:
             continue
+        kept = job.kept(item)
         if messages is None:
-            yield invalid_record_row(row_id, problem or "record refused")
+            yield replace(invalid_record_row(row_id, problem or "record refused"), input=kept)
         elif job.attachments is not None:
-            yield job.attachments.request(job, row_id, item.value, messages)  # the files are read here
+            ready = job.attachments.request(job, row_id, item.value, messages)  # the files are read here
+            yield replace(ready, kept=kept) if isinstance(ready, WorkItem) else replace(ready, input=kept)
         else:
-            yield WorkItem(row_id, job.body(messages), PromptTemplate.estimate_tokens(messages) + completion)
+            yield WorkItem(row_id, job.body(messages), PromptTemplate.estimate_tokens(messages) + completion, kept=kept)
