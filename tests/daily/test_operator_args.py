@@ -96,3 +96,14 @@ def test_a_dict_that_is_not_a_json_schema_is_refused_with_the_schema_it_means() 
     # real schemas, an empty one (anything goes) and a pydantic-style $ref schema are accepted
     for schema in ({"type": "object"}, {}, {"enum": ["a", "b"]}, {"$ref": "#/$defs/A", "$defs": {"A": {}}}):
         AnyFastChatOperator(task_id="ok", prompt="x", output_schema=schema)
+
+
+def test_a_model_typo_warns_with_the_nearest_known_name() -> None:
+    from airflow_provider_anyfast.core.params import UnknownModelWarning, check_model
+
+    with pytest.warns(UnknownModelWarning, match=r"'gemini-2.5-flsh' is not in the known list; did you mean "
+                      r"'gemini-2\.5-flash'\? sending it anyway"):  # fmt: skip
+        check_model("gemini-2.5-flsh")
+    with pytest.warns(UnknownModelWarning) as caught:
+        check_model("my-house-model")
+    assert "did you mean" not in str(caught[0].message)  # nothing close: no guess
