@@ -57,7 +57,7 @@ def test_a_misspelt_argument_names_what_was_meant() -> None:
     assert "AnyFastChatOperator(task_id='t')" in message and "'temprature' (did you mean 'temperature'?)" in message
     assert "max_tokens" in message and "completion_params" in message
 
-    with pytest.raises(TypeError, match=r"'max_concurency' \(did you mean 'max_concurrency'\?\)"):
+    with pytest.raises(TypeError, match=r"'max_concurency' \(did you mean 'max_concurrency'"):
         AnyFastRecordsOperator(task_id="r", records=[], prompt="x", max_concurency=2)
 
 

@@ -45,7 +45,7 @@ def test_a_records_run_tallies_its_retries(fast_retries: AnyFastTestServer, run_
     assert result.ok, result.output[-3000:]
     assert fast_retries.request_count() == 26  # 20 records + 6 rate-limited attempts, counted at the server
     assert RETRY_WARNING not in result.output  # no WARNING per retry
-    [start] = [line for line in result.output.splitlines() if "AnyFast run: " in line]
+    start = next(line for line in result.output.splitlines() if "AnyFast run: " in line)
     assert "AnyFast run: 20 records from the task's record list, model gemini-2.5-flash, output XCom" in start
     assert "limits: max_concurrency=4, requests_per_minute=6000, max_total_tokens=1000000" in start
     assert "cache: off, dedup on" in start
