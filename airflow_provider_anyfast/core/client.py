@@ -18,6 +18,7 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_anyfast import __version__
 from airflow_provider_anyfast.core.jsonmode import finish_kind
+from airflow_provider_anyfast.core.network import describe_network_error
 from airflow_provider_anyfast.core.responses import ChatCompletion, ChatCompletionChunk, assemble_stream
 from airflow_provider_anyfast.core.retry import (
     CallHooks,
@@ -135,7 +136,7 @@ class AnyFastClient:
         pool_size: int = 16,
     ) -> None:
         if not token or not token.strip():
-            raise AnyFastConfigError("no AnyFast API token: set it as the password of the 'anyfast' connection")
+            raise AnyFastConfigError("no AnyFast API token: set the connection's API token (its password field)")
         if connect_timeout <= 0 or read_timeout <= 0:
             raise AnyFastConfigError("timeouts must be > 0 seconds")
         self.base_url = normalize_base_url(base_url)
@@ -182,7 +183,8 @@ class AnyFastClient:
                 f"no answer from {redact_url(self.base_url)} within {self.timeout[1]:g}s ({type(exc).__name__})"
             ) from None
         except requests.RequestException as exc:
-            raise AnyFastConnectionError(f"could not reach {redact_url(self.base_url)}: {type(exc).__name__}") from None
+            url = redact_url(self.base_url)
+            raise AnyFastConnectionError(f"could not reach {url}: {describe_network_error(exc, url)}") from None
         if response.status_code >= 400:
             try:
                 content = response.content

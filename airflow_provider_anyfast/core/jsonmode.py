@@ -15,6 +15,7 @@ import jsonschema
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_anyfast.core.gemini_schema import gemini_schema
+from airflow_provider_anyfast.core.schema_shape import check_schema_shape
 from airflow_provider_anyfast.exceptions import AnyFastConfigError
 
 TRUNCATED_REASONS = frozenset({"length", "max_tokens"})
@@ -39,6 +40,7 @@ class OutputSchema:
             self.name = schema.__name__
             self._validator: Any = None
         elif isinstance(schema, Mapping):
+            check_schema_shape(schema)
             self.json_schema = dict(schema)
             self.name = str(schema.get("title") or "output")
             cls = jsonschema.validators.validator_for(self.json_schema)

@@ -75,6 +75,7 @@ class CallHooks:
     before_attempt: Callable[[], None] | None = None
     on_retry: Callable[[AnyFastError, float], None] | None = None
     cancel: threading.Event | None = None
+    log_retries: bool = True  # a records run tallies them in its progress line instead
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -186,7 +187,8 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, hooks: CallHooks
         assert isinstance(exc, AnyFastError)
         if wait > policy.max_retry_wait:
             raise _too_long(policy, exc, wait, state.attempt_number) from exc
-        log.warning(
+        log.log(  # a records run tallies retries in its progress line: there they are only DEBUG
+            logging.WARNING if hooks.log_retries else logging.DEBUG,
             "%s call failed (%s, status=%s); attempt %d of %d, retrying in %.2fs (rate limits are retried for "
             "up to %gs of waiting)",
             exc.source,

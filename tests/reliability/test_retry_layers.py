@@ -71,6 +71,7 @@ def test_sustained_429s_halve_concurrency_and_it_grows_back(
     anyfast_server.push_fault(Fault("rate_limit", retry_after_ms=10), times=60)
     records = kit.make_records(200)
     caplog.set_level(logging.INFO, logger="airflow_provider_anyfast")
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_anyfast.retry")  # a records run's retries: DEBUG
 
     client = make_client(max_retries=60)  # the burst is FIFO: one record may draw many of them in a row
     engine, rows = run_engine(client, records, max_concurrency=8, progress_interval=0.0001)
@@ -92,7 +93,7 @@ def test_retry_waits_are_capped_and_attempts_bounded(
     anyfast_server.add_rule("rec-00000", Fault("rate_limit", retry_after=0.05))  # always, within the cap
     anyfast_server.add_rule("rec-00001", Fault("server_error", status=503))  # always, no hint: backoff
     anyfast_server.add_rule("rec-00002", Fault("rate_limit", retry_after=30))  # past the 1 s cap: fail at once
-    caplog.set_level(logging.WARNING, logger="airflow_provider_anyfast.retry")
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_anyfast.retry")  # a records run's retries: DEBUG
 
     _, rows = run_engine(make_client(max_retries=4), kit.make_records(3), max_concurrency=1)
 

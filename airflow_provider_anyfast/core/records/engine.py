@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_provider_anyfast.core.client import AnyFastClient
@@ -34,6 +34,7 @@ from airflow_provider_anyfast.core.records.rows import (
     skipped_row,
     success_row,
 )
+from airflow_provider_anyfast.core.records.runlog import RetryTally
 from airflow_provider_anyfast.core.records.stopping import StopRule
 from airflow_provider_anyfast.core.records.store import RowSink
 from airflow_provider_anyfast.core.records.workers import WorkerPool
@@ -79,6 +80,7 @@ class WorkItem:
     body: dict[str, Any]
     estimate: int
     key_body: dict[str, Any] | None = None
+    kept: dict[str, Any] | None = None  # the record's keep_fields, copied into its row
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +141,16 @@ class RecordEngine:
         self.cost = TokenBudget(settings.max_cost)
         self.reuse = reuse or Reuse(dedup=False)
         self.counts = RunCounts()
+        self.retries = RetryTally()
         self.progress = Progress(total, settings.progress_interval, log)
+        self.progress.notes = self.retries.take
         self.stopped: AnyFastError | None = None
         self.stop_cause: AnyFastError | None = None  # the failure every record would get, when that stopped the run
         self.stop_rule = StopRule()
         self._done: queue.Queue[tuple[str, ResultRow]] = queue.Queue()
         self._in_flight = 0
         self._last_flush = time.monotonic()
+        self._kept: dict[Any, dict[str, Any]] = {}  # keep_fields of records whose row is not written yet
 
     def run(self, items: Iterable[WorkItem | ResultRow]) -> RunCounts:
         """Process every item; rows already decided (refused records) go straight to the sink.
@@ -159,6 +164,8 @@ class RecordEngine:
             for item in items:
                 if self.cancel.is_set():
                     break
+                if isinstance(item, WorkItem) and item.kept is not None:
+                    self._kept[item.record_id] = item.kept
                 if isinstance(item, ResultRow):
                     self._write(item)
                 elif self.stopped is not None:
@@ -244,6 +251,9 @@ class RecordEngine:
         self._last_flush = time.monotonic()
 
     def _write(self, row: ResultRow) -> None:
+        kept = self._kept.pop(row.id, None)
+        if kept is not None:
+            row = replace(row, input=kept)
         self.sink.append(row)
         self.counts.add(row)
 
@@ -270,7 +280,7 @@ class RecordEngine:
                 raise self._budget_spent()
             reserved = True
             hooks = CallHooks(before_attempt=lambda: self._before_attempt(item), on_retry=self._on_retry,
-                              cancel=self.cancel)  # fmt: skip
+                              cancel=self.cancel, log_retries=False)  # fmt: skip
             result = run_json_request(
                 self.client, item.body, self.schema, max_output_retries=self.settings.max_output_retries, hooks=hooks
             )
@@ -307,6 +317,7 @@ class RecordEngine:
             raise _Aborted("not sent: the task is being stopped")
 
     def _on_retry(self, exc: AnyFastError, wait: float) -> None:
+        self.retries.add(exc, wait)
         if isinstance(exc, AnyFastRateLimitError):
             self.concurrency.on_rate_limited()
 

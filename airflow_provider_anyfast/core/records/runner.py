@@ -25,7 +25,8 @@ from airflow_provider_anyfast.core.records.plan import Plan, RecordsJob, plan, w
 from airflow_provider_anyfast.core.records.preflight import check_model_served
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
-from airflow_provider_anyfast.core.records.source import SourceItem
+from airflow_provider_anyfast.core.records.runlog import start_line
+from airflow_provider_anyfast.core.records.source import EmptyInputError, SourceItem
 from airflow_provider_anyfast.core.records.store import RowSink, RowStorageError, RowStore
 from airflow_provider_anyfast.exceptions import AnyFastError
 
@@ -59,6 +60,7 @@ class RunSpec:
     location: str = "XCom"
     cache: ResultCache | None = None
     dedup: bool = True
+    input_uri: str | None = None  # storage input: it must hold at least one record
 
 
 def run_records(
@@ -78,6 +80,11 @@ def run_records(
     cancel = cancel if cancel is not None else threading.Event()
     keys: set[str] | None = set() if spec.cache is not None else None
     checked = plan(spec.job, source(), keys)
+    if checked.total == 0 and spec.input_uri is not None:
+        raise EmptyInputError(
+            f"records {spec.input_uri} holds no record (its JSON Lines files are empty): nothing to do. Check the "
+            "path, or the upstream task that writes it."
+        )
     if checked.total and checked.refused / checked.total > spec.max_error_rate:
         raise RecordsRefusedError(
             f"{checked.refused} of {checked.total} records cannot be sent, more than max_error_rate="
@@ -125,6 +132,7 @@ def _run(
     if spec.cache is not None and keys:
         found = spec.cache.load(keys)
         log.info("Cache %s answers %d of %d distinct requests", spec.cache.root, found, len(keys))
+    log.info("%s", _start_line(spec, checked.total, checked.refused))
     if checked.total - checked.refused > len(done):
         check_model_served(client, spec.job.model)  # free: a typo fails here, before any paid request
     engine = RecordEngine(
@@ -214,6 +222,20 @@ def stopped_error(cause: AnyFastError, summary: dict[str, Any], location: str) -
     error.source, error.attempts = cause.source, cause.attempts
     error.summary = summary  # type: ignore[attr-defined]
     return error
+
+
+def _start_line(spec: RunSpec, total: int, refused: int) -> str:
+    settings = spec.engine
+    limits = {
+        "max_concurrency": settings.max_concurrency, "requests_per_minute": settings.requests_per_minute,
+        "tokens_per_minute": settings.tokens_per_minute, "max_total_tokens": settings.max_total_tokens,
+        "max_cost": settings.max_cost, "max_error_rate": spec.max_error_rate,
+    }  # fmt: skip
+    cache = f"{spec.cache.root}" if spec.cache is not None else "off"
+    return start_line(
+        records=total, refused=refused, source=spec.input_uri or "the task's record list", model=spec.job.model,
+        output=spec.location, limits=limits, cache=f"{cache}, dedup {'on' if spec.dedup else 'off'}",
+    )  # fmt: skip
 
 
 def _judge(summary: dict[str, Any], total: int, spec: RunSpec) -> None:
