@@ -8,15 +8,35 @@ __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-anyfast"
 
+#: The form's extra fields. Airflow >= 3.3 shows no placeholders for extras, so each field's
+#: description says what it holds, its default and its format; ``minimum`` rather than
+#: ``exclusiveMinimum``, which the form ignores.
 CONN_FIELDS: dict[str, Any] = {
-    "model": {"label": "Default model", "schema": {"type": ["string", "null"]}},
-    "timeout": {"label": "Read timeout (seconds)", "schema": {"type": ["number", "null"], "exclusiveMinimum": 0}},
-    "max_retries": {"label": "Max retries", "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 50}},
+    "model": {
+        "label": "Default model",
+        "description": "Model used when a task names none, e.g. gemini-2.5-flash (the default when empty).",
+        "schema": {"type": ["string", "null"]},
+    },
+    "timeout": {
+        "label": "Read timeout (seconds)",
+        "description": "Seconds to wait for an answer before retrying; default 120.",
+        "schema": {"type": ["number", "null"], "minimum": 1, "maximum": 3600},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries after a 429, a 5xx or a network error, 0 to 50; default 5.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 50},
+    },
     "max_retry_wait": {
         "label": "Longest server-requested wait (seconds)",
-        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "description": "A Retry-After longer than this fails the call instead of blocking; default 60.",
+        "schema": {"type": ["number", "null"], "minimum": 1, "maximum": 3600},
     },
-    "extra_models": {"label": "Extra model names", "schema": {"type": ["string", "null"]}},
+    "extra_models": {
+        "label": "Extra model names",
+        "description": "Comma-separated model names to accept without the unknown-model warning; default none.",
+        "schema": {"type": ["string", "null"]},
+    },
 }
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["login", "schema", "port"],

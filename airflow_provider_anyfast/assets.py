@@ -6,13 +6,17 @@ results, and the event's ``extra`` tells them how the run went without reading a
 
 ``output_path`` is templated, so its final URI is only known at run time, while outlets
 are declared when the DAG is parsed. The rule: a plain ``output_path`` (no Jinja) is its
-own asset; a templated one declares nothing unless ``outlet_asset`` names the asset (for
-example the stable prefix above the ``{{ ds }}`` folders). The event's ``extra["path"]``
-always holds the folder this run actually wrote.
+own asset; a templated one declares the fixed folder above its first template
+(``s3://b/tickets/{{ run_id }}/`` -> ``s3://b/tickets``), the folder downstream DAGs
+watch; ``outlet_asset`` names another. A template with no fixed folder before it
+(``{{ params.out }}``) declares none and warns when the DAG is parsed. The event's
+``extra["path"]`` always holds the folder this run actually wrote.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -22,6 +26,25 @@ JINJA_MARKERS = ("{{", "{%", "{#")
 BULKY_KEYS = ("rows", "files")  # grow with the run: they stay in XCom and the manifest
 
 OutletAsset = Asset | str | Literal[False] | None
+log = logging.getLogger(__name__)
+
+
+class NoOutletAssetWarning(UserWarning):
+    """A templated ``output_path`` with no fixed folder: no Asset can be declared at parse time."""
+
+
+def fixed_prefix(output_path: str) -> str | None:
+    """The folder above a templated path's first Jinja marker, or None when there is none.
+
+    ``s3://b/tickets/{{ run_id }}/`` -> ``s3://b/tickets``; ``{{ params.out }}/x`` -> None.
+    """
+    first = min(output_path.find(m) for m in JINJA_MARKERS if m in output_path)
+    head = output_path[:first]
+    scheme, _, path = head.rpartition("://") if "://" in head else ("", "", head)
+    folder = path[: path.rfind("/")] if "/" in path else ""
+    if not folder.strip("/"):
+        return None
+    return f"{scheme}://{folder}" if scheme else folder
 
 
 def records_asset(output_path: Any) -> Asset:
@@ -40,7 +63,7 @@ def declared_outlet(output_path: Any, outlet_asset: OutletAsset) -> Asset | None
     """The outlet to declare at parse time, or None when there is none to declare.
 
     ``outlet_asset``: an Asset or URI is used as given; ``False`` declares nothing; None
-    (the default) declares ``output_path`` itself when it is a plain string without Jinja.
+    (the default) declares ``output_path`` itself, or the fixed folder above its template.
     """
     if outlet_asset is False:
         return None
@@ -50,8 +73,20 @@ def declared_outlet(output_path: Any, outlet_asset: OutletAsset) -> Asset | None
         if not isinstance(outlet_asset, Asset):
             raise TypeError(f"outlet_asset must be an Asset, a URI string, False or None, not {outlet_asset!r}")
         return outlet_asset
-    if isinstance(output_path, str) and output_path.strip() and not any(m in output_path for m in JINJA_MARKERS):
+    if not isinstance(output_path, str) or not output_path.strip():
+        return None
+    if not any(m in output_path for m in JINJA_MARKERS):
         return records_asset(output_path)
+    prefix = fixed_prefix(output_path)
+    if prefix is not None:
+        return records_asset(prefix)
+    message = (
+        f"output_path {output_path!r} is a template with no fixed folder before it, so no Asset is declared "
+        "for it. Name the folder downstream DAGs should watch with outlet_asset='s3://bucket/prefix' "
+        "(the event's extra['path'] gives each run's folder), or set outlet_asset=False."
+    )
+    warnings.warn(message, NoOutletAssetWarning, stacklevel=4)
+    log.warning("%s", message)
     return None
 
 

@@ -17,9 +17,11 @@ if TYPE_CHECKING or AIRFLOW_V3:
     from airflow.sdk import BaseHook, BaseOperator, ObjectStoragePath
     from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, determine_kwargs, task_decorator_factory
     from airflow.sdk.definitions.context import Context, context_merge
+    from airflow.sdk.exceptions import AirflowFailException
 else:  # pragma: no cover - exercised by the Airflow 2.11 CI leg
     from airflow.datasets import Dataset as Asset
     from airflow.decorators.base import DecoratedOperator, TaskDecorator, task_decorator_factory
+    from airflow.exceptions import AirflowFailException
     from airflow.hooks.base import BaseHook
     from airflow.io.path import ObjectStoragePath
     from airflow.models.baseoperator import BaseOperator
@@ -90,6 +92,7 @@ def display_uri(path: ObjectStoragePath) -> str:
 __all__ = [
     "AIRFLOW_V3",
     "AIRFLOW_VERSION",
+    "AirflowFailException",
     "Asset",
     "BaseHook",
     "BaseOperator",

@@ -8,14 +8,7 @@ plain-text bodies all give a readable message.
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Mapping
 from typing import Any, ClassVar
-
-QUOTA_CODES = frozenset({"insufficient_quota", "insufficient_user_quota", "pre_consume_token_quota_failed"})
-_REQUEST_ID = re.compile(r"request id:\s*([A-Za-z0-9_-]+)")
-_MAX_MESSAGE = 500
 
 
 class AnyFastError(Exception):
@@ -42,6 +35,7 @@ class AnyFastError(Exception):
         self.retry_after = retry_after
         self.attempts = 0
         self.usage: dict[str, int] | None = None
+        self.source = "AnyFast"  # who answered: "the server (host)" for a base URL that is not AnyFast's
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -81,6 +75,18 @@ class AnyFastBadRequestError(AnyFastError):
     kind: ClassVar[str] = "bad_request"
 
 
+class AnyFastModelUnavailableError(AnyFastBadRequestError):
+    """The server does not serve this model (new-api 503 ``model_not_found``, LiteLLM 400, 404): all records fail."""
+
+    kind: ClassVar[str] = "model_unavailable"
+
+
+class AnyFastRequestRefusedError(AnyFastError):
+    """403 about this one request or the gateway's upstream credentials: not retried, the run goes on."""
+
+    kind: ClassVar[str] = "refused"
+
+
 class AnyFastRateLimitError(AnyFastError):
     """429 rate limit: retried with the server's hint or backoff."""
 
@@ -118,9 +124,13 @@ class AnyFastRetryWaitTooLongError(AnyFastError):
 
 
 class AnyFastStreamError(AnyFastError):
-    """An error event mid-stream, or a stream that ended without ``[DONE]``."""
+    """An error event mid-stream, or a stream that ended without ``[DONE]`` or a finish_reason."""
 
     kind: ClassVar[str] = "stream"
+
+    def __init__(self, message: str, *, partial: str | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.partial = partial  # the text received before the stream broke
 
 
 class AnyFastOutputError(AnyFastError):
@@ -146,87 +156,28 @@ class AnyFastFilteredOutputError(AnyFastOutputError):
     kind: ClassVar[str] = "filtered"
 
 
+class AnyFastPromptBlockedError(AnyFastFilteredOutputError):
+    """The gateway refused the prompt itself as blocked (new-api 400 ``prompt_blocked``): a ``filtered`` row."""
+
+    kind: ClassVar[str] = "prompt_blocked"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        for name, value in details.items():
+            setattr(self, name, value)
+
+
 class AnyFastInvalidOutputError(AnyFastOutputError):
     """The answer is empty, not JSON, or does not match the schema, after any re-asks."""
 
     kind: ClassVar[str] = "invalid_output"
 
 
-def _truncate(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+from airflow_provider_anyfast.failures import (  # noqa: E402  (they build the classes above)
+    QUOTA_CODES,
+    error_from_response,
+    gemini_retry_delay,
+    parse_error_body,
+)
 
-
-def _error_object(body: Any) -> Mapping[str, Any] | None:
-    """The ``error`` mapping of a dict body or of a list-wrapped (Gemini) body."""
-    if isinstance(body, list) and body:
-        body = body[0]
-    if isinstance(body, Mapping):
-        error = body.get("error", body)
-        if isinstance(error, Mapping):
-            return error
-        if isinstance(error, str):
-            return {"message": error}
-    return None
-
-
-def gemini_retry_delay(error: Mapping[str, Any] | None) -> float | None:
-    """Seconds from a Gemini ``RetryInfo.retryDelay`` such as ``"26s"`` or ``"0.5s"``."""
-    details = error.get("details") if error else None
-    if not isinstance(details, list):
-        return None
-    for detail in details:
-        if isinstance(detail, Mapping) and "retryDelay" in detail:
-            match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*s?\s*", str(detail["retryDelay"]))
-            if match:
-                return float(match.group(1))
-    return None
-
-
-def parse_error_body(raw: bytes | str) -> tuple[Mapping[str, Any] | None, str]:
-    """Return the error mapping (if the body is JSON) and a readable message."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    try:
-        body = json.loads(text)
-    except ValueError:
-        body = None
-    error = _error_object(body)
-    if error is not None:
-        message = str(error.get("message") or error.get("status") or "").strip()
-        if message:
-            return error, _truncate(message)
-    stripped = re.sub(r"<[^>]+>", " ", text)  # an HTML page from a proxy: keep its words
-    return error, _truncate(stripped) if stripped.strip() else "(empty body)"
-
-
-def error_from_response(status: int, body: bytes | str, *, retry_after: float | None = None) -> AnyFastError:
-    """Build the right error class for an HTTP error answer; never raises itself."""
-    try:
-        error, message = parse_error_body(body)
-    except Exception:  # pragma: no cover - defensive: building an error must not fail
-        error, message = None, "(unreadable body)"
-    code = error.get("code") if error else None
-    code_text = None if code is None else str(code)
-    err_type = error.get("type") or error.get("status") if error else None
-    match = _REQUEST_ID.search(message)
-    if retry_after is None:
-        retry_after = gemini_retry_delay(error)
-    cls: type[AnyFastError]
-    if code_text in QUOTA_CODES or (status == 429 and "quota" in str(err_type or "").lower()):
-        cls = AnyFastQuotaExhaustedError
-    elif status in (401, 403):
-        cls = AnyFastAuthError
-    elif status == 429:
-        cls = AnyFastRateLimitError
-    elif status in (408, 409) or status >= 500:
-        cls = AnyFastServerError
-    else:
-        cls = AnyFastBadRequestError
-    return cls(
-        f"AnyFast answered HTTP {status}: {message}",
-        status=status,
-        code=code_text,
-        type=None if err_type is None else str(err_type),
-        request_id=match.group(1) if match else None,
-        retry_after=retry_after,
-    )
+__all__ = ["QUOTA_CODES", "error_from_response", "gemini_retry_delay", "parse_error_body"]

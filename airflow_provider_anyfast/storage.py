@@ -9,6 +9,7 @@ the package that provides the scheme.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow_provider_anyfast.compat import ObjectStoragePath, to_storage_path
@@ -28,14 +29,30 @@ SCHEME_PACKAGES: dict[str, str] = {
 }
 
 
+log = logging.getLogger(__name__)
+LOCAL_SCHEMES = ("file", "local", "memory")
+
+
 def storage_path(value: Any, conn_id: str | None, *, field: str) -> ObjectStoragePath:
-    """``value`` (a URI or a path) as an ObjectStoragePath whose scheme has a filesystem installed."""
+    """``value`` (a URI or a path) as an ObjectStoragePath whose scheme has a filesystem installed.
+
+    A remote URI given as a string without ``storage_conn_id`` works only on the default
+    credentials of the machine (for s3, boto's chain and AWS's own endpoint): say so, since
+    the failure it leads to (no credentials, access denied) does not name the setting.
+    """
+    text = str(value)
+    scheme = text.split("://", 1)[0].lower() if "://" in text else "file"
+    if isinstance(value, str) and conn_id is None and scheme not in LOCAL_SCHEMES:
+        log.warning(
+            "%s=%r has no storage_conn_id: Airflow reaches %s:// with the default credentials of this machine "
+            "(no connection, no custom endpoint). Set storage_conn_id to the connection of that storage "
+            "(e.g. storage_conn_id='aws_default') if access fails.",
+            field, text, scheme,
+        )  # fmt: skip
     try:
         path = to_storage_path(value, conn_id)
         path.fs  # noqa: B018 - resolves the scheme's filesystem now rather than at the first write
     except (ImportError, ValueError) as exc:
-        text = str(value)
-        scheme = text.split("://", 1)[0].lower() if "://" in text else "file"
         package = SCHEME_PACKAGES.get(scheme)
         fix = (
             f"install {package}" if package else

@@ -121,6 +121,7 @@ def anyfast_document_summarization() -> None:
         model="{{ params.model }}",
         anyfast_conn_id="{{ params.anyfast_conn_id }}",
         output_path=RUN_FOLDER,
+        outlet_asset=False,  # `publish` below declares DOCUMENT_SUMMARIES once the manifest is checked
         storage_conn_id="{{ params.storage_conn_id }}",
         max_concurrency=4,  # at most 4 documents' bytes in memory at once
         requests_per_minute=300,

@@ -10,7 +10,7 @@ marketing description, validated against a pydantic model before anything is sto
 within rate limits, and writes one result row per product to object storage →
 `summarize` reports counts and token usage.
 
-**Where rows go:** `<output_path>/<ds>/rows/part-*.jsonl` plus `manifest.json`. Leave the
+**Where rows go:** `<output_path>/<run_id>/rows/part-*.jsonl` plus `manifest.json`. Leave the
 `output_path` param empty to use the Airflow Variable `anyfast_output_base` (one setting for
 every example DAG, e.g. `s3://my-bucket/llm`) + `/product_enrichment`, or a local folder.
 A retried `enrich` resumes from the rows already written: no product is paid for twice.
@@ -45,7 +45,7 @@ SAMPLE_PRODUCTS = (Path(__file__).parent / "data" / "products.jsonl").resolve().
 # The run's folder: the output_path param, else the Variable anyfast_output_base, else /tmp.
 RUN_FOLDER = (
     "{{ (params.output_path or var.value.get('anyfast_output_base', 'file:///tmp/anyfast-examples')"
-    " ~ '/product_enrichment').rstrip('/') }}/{{ ds }}"
+    " ~ '/product_enrichment').rstrip('/') }}/{{ run_id }}"
 )
 
 
@@ -91,7 +91,7 @@ SYSTEM_PROMPT = (
     params={
         "model": Param("gemini-2.5-flash", type="string", description="AnyFast model name"),
         "input_path": Param(SAMPLE_PRODUCTS, type="string", description="JSON Lines file of product records"),
-        "output_path": Param("", type="string", description="folder URI for result rows (empty: see docs)"),
+        "output_path": Param(None, type=["null", "string"], description="folder URI for result rows (empty: see docs)"),
         "batch_size": Param(1000, type="integer", minimum=1, description="products taken per run at most"),
         "storage_conn_id": Param("aws_default", type="string", description="connection for s3:// paths"),
         "anyfast_conn_id": Param("anyfast_default", type="string", description="the anyfast connection"),
@@ -120,6 +120,9 @@ def anyfast_product_enrichment() -> None:
         model="{{ params.model }}",
         anyfast_conn_id="{{ params.anyfast_conn_id }}",
         output_path=RUN_FOLDER,
+        # The folder comes from a param or a Variable, unknown when the DAG is parsed: to publish an
+        # Asset, name it (outlet_asset="s3://my-bucket/llm/product_enrichment").
+        outlet_asset=False,
         storage_conn_id="{{ params.storage_conn_id }}",
         max_concurrency=8,
         requests_per_minute=600,

@@ -22,7 +22,8 @@ Above 10 %, `classify` fails after writing every row (a retry resumes, paying on
 missing ones).
 
 **Where it writes:** the `output_path` param, else the Airflow Variable `anyfast_output_base`
-+ `/ticket_classification`, else `/tmp/anyfast-examples`; then `/<ts_nodash>/` per run.
++ `/ticket_classification`, else `/tmp/anyfast-examples`; then `/<run_id>/` per run (every
+run has one, triggered runs without a logical date too).
 **Connections:** `anyfast_default`; `storage_conn_id` (default `aws_default`) for `s3://` paths.
 """
 
@@ -53,7 +54,7 @@ SAMPLE_TICKETS = (Path(__file__).parent / "data" / "tickets.jsonl").resolve().as
 # The run's folder: the output_path param, else the Variable anyfast_output_base, else /tmp.
 RUN_FOLDER = (
     "{{ (params.output_path or var.value.get('anyfast_output_base', 'file:///tmp/anyfast-examples')"
-    " ~ '/ticket_classification').rstrip('/') }}/{{ ts_nodash }}"
+    " ~ '/ticket_classification').rstrip('/') }}/{{ run_id }}"
 )
 SINKS = ("urgent", "agents", "self_service", "review")
 
@@ -109,7 +110,9 @@ def route_for(row: dict[str, Any]) -> str:
     params={
         "model": Param("gemini-2.5-flash", type="string", description="AnyFast model name"),
         "input_path": Param(SAMPLE_TICKETS, type="string", description="JSON Lines file of the run's tickets"),
-        "output_path": Param("", type="string", description="folder URI for rows and sinks (empty: see docs)"),
+        "output_path": Param(
+            None, type=["null", "string"], description="folder URI for rows and sinks (empty: see docs)"
+        ),
         "storage_conn_id": Param("aws_default", type="string", description="connection for s3:// paths"),
         "anyfast_conn_id": Param("anyfast_default", type="string", description="the anyfast connection"),
     },
@@ -125,6 +128,7 @@ def anyfast_ticket_classification() -> None:
         model="{{ params.model }}",
         anyfast_conn_id="{{ params.anyfast_conn_id }}",
         output_path=RUN_FOLDER + "/classified",
+        outlet_asset=False,  # the folder comes from a param or a Variable: name an Asset to publish one
         storage_conn_id="{{ params.storage_conn_id }}",
         max_concurrency=8,
         requests_per_minute=600,

@@ -17,6 +17,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_anyfast import __version__
+from airflow_provider_anyfast.core.jsonmode import finish_kind
+from airflow_provider_anyfast.core.network import describe_network_error
 from airflow_provider_anyfast.core.responses import ChatCompletion, ChatCompletionChunk, assemble_stream
 from airflow_provider_anyfast.core.retry import (
     CallHooks,
@@ -24,11 +26,14 @@ from airflow_provider_anyfast.core.retry import (
     call_with_retries,
     retry_after_from_headers,
 )
+from airflow_provider_anyfast.core.secrets import secret_forms
 from airflow_provider_anyfast.core.transport import FastJsonPost
 from airflow_provider_anyfast.exceptions import (
     AnyFastConfigError,
     AnyFastConnectionError,
     AnyFastError,
+    AnyFastFilteredOutputError,
+    AnyFastInvalidOutputError,
     AnyFastStreamError,
     AnyFastTimeoutError,
     error_from_response,
@@ -75,11 +80,20 @@ class CallResult:
 
 
 class ChatStream:
-    """Iterate the text deltas of a streamed completion; ``completion`` is set at the end."""
+    """Iterate the text deltas of a streamed completion; ``completion`` is set at the end.
 
-    def __init__(self, chunks: Iterator[ChatCompletionChunk], attempts: int) -> None:
+    A stream that ends without a ``finish_reason`` was cut upstream (new-api still sends
+    usage and ``[DONE]`` then), so it raises ``AnyFastStreamError`` with the partial text,
+    unless ``require_finish_reason=False`` (one-api never sends one). A blocked answer
+    raises ``AnyFastFilteredOutputError`` rather than ending as ``''``.
+    """
+
+    def __init__(
+        self, chunks: Iterator[ChatCompletionChunk], attempts: int, *, require_finish_reason: bool = True
+    ) -> None:
         self._chunks = chunks
         self.attempts = attempts
+        self.require_finish_reason = require_finish_reason
         self.completion: ChatCompletion | None = None
 
     def __iter__(self) -> Iterator[str]:
@@ -89,7 +103,23 @@ class ChatStream:
             for choice in chunk.choices:
                 if choice.delta.content:
                     yield choice.delta.content
-        self.completion = assemble_stream(seen)
+        completion = assemble_stream(seen)
+        reason = completion.finish_reason
+        if reason is None and self.require_finish_reason:
+            error = AnyFastStreamError(
+                "the stream ended without a finish_reason: the answer is incomplete (cut upstream); the partial "
+                "text is in .partial. If your gateway never sends one (one-api), call with "
+                "require_finish_reason=False",
+                partial=completion.text,
+            )
+            error.usage = completion.usage.as_row_usage() if completion.usage else None
+            raise error
+        if finish_kind(reason) == "filtered":
+            raise AnyFastFilteredOutputError(
+                f"the answer was blocked by a safety filter (finish_reason={reason})", raw=completion.text,
+                finish_reason=reason,
+            )  # fmt: skip
+        self.completion = completion
 
 
 class AnyFastClient:
@@ -106,7 +136,7 @@ class AnyFastClient:
         pool_size: int = 16,
     ) -> None:
         if not token or not token.strip():
-            raise AnyFastConfigError("no AnyFast API token: set it as the password of the 'anyfast' connection")
+            raise AnyFastConfigError("no AnyFast API token: set the connection's API token (its password field)")
         if connect_timeout <= 0 or read_timeout <= 0:
             raise AnyFastConfigError("timeouts must be > 0 seconds")
         self.base_url = normalize_base_url(base_url)
@@ -114,7 +144,10 @@ class AnyFastClient:
         # in place of the Bearer token. It stays in base_url only to be shown redacted (***@host).
         parts = urlsplit(self.base_url)
         self._api_base = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-        self._secret = token.strip().encode()  # only to scrub it from error bodies that echo it
+        self._secret = token.strip()  # only to scrub it from error bodies that echo it (in any JSON escaping)
+        self._secret_forms = secret_forms(self._secret)
+        host = parts.hostname or ""
+        self.source = "AnyFast" if host == "anyfast.ai" or host.endswith(".anyfast.ai") else f"the server ({host})"
         self.timeout = (connect_timeout, read_timeout)
         self.retry = retry or RetryPolicy()
         self.session = requests.Session()
@@ -150,7 +183,8 @@ class AnyFastClient:
                 f"no answer from {redact_url(self.base_url)} within {self.timeout[1]:g}s ({type(exc).__name__})"
             ) from None
         except requests.RequestException as exc:
-            raise AnyFastConnectionError(f"could not reach {redact_url(self.base_url)}: {type(exc).__name__}") from None
+            url = redact_url(self.base_url)
+            raise AnyFastConnectionError(f"could not reach {url}: {describe_network_error(exc, url)}") from None
         if response.status_code >= 400:
             try:
                 content = response.content
@@ -158,10 +192,33 @@ class AnyFastClient:
                 content = b""
             # A proxy may echo the request headers in its error page: the token never reaches a message.
             raise error_from_response(
-                response.status_code, content.replace(self._secret, b"***"),
-                retry_after=retry_after_from_headers(response.headers),
+                response.status_code, self._scrub(content), retry_after=retry_after_from_headers(response.headers),
+                source=self.source, secret=self._secret,
             )  # fmt: skip
         return response
+
+    def _scrub(self, content: bytes) -> bytes:
+        for form in self._secret_forms:
+            content = content.replace(form, b"***")
+        return content
+
+    def _completion(self, content: bytes) -> ChatCompletion:
+        """A 200's completion; an answer that arrived but cannot be used is an output error (never retried)."""
+        try:
+            payload = json.loads(content)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and payload.get("error") and not payload.get("choices"):
+            built = error_from_response(200, self._scrub(content), source=self.source, secret=self._secret)
+            message = built.message.split(": ", 1)[-1]
+            raise AnyFastInvalidOutputError(f"{self.source} answered 200 with an error: {message}")
+        try:
+            return ChatCompletion.model_validate(payload)
+        except ValueError as exc:
+            text = self._scrub(content[:300]).decode("utf-8", "replace")
+            raise AnyFastInvalidOutputError(
+                f"unreadable completion from {self.source}: {type(exc).__name__}", raw=text
+            ) from None
 
     def chat(self, body: dict[str, Any], hooks: CallHooks | None = None) -> CallResult:
         """POST a (non-streamed) chat completion under the retry policy."""
@@ -169,21 +226,24 @@ class AnyFastClient:
         def once() -> ChatCompletion:
             response = self._send("POST", "chat/completions", body)
             try:
-                return ChatCompletion.model_validate_json(response.content)
-            except (ValueError, requests.RequestException) as exc:
-                raise AnyFastConnectionError(
-                    f"unreadable completion from {redact_url(self.base_url)}: {type(exc).__name__}"
-                ) from None
+                content = response.content
+            except requests.RequestException as exc:
+                raise AnyFastConnectionError(f"the answer from {self.source} broke off: {type(exc).__name__}") from None
+            return self._completion(content)
 
         completion, attempts = call_with_retries(once, self.retry, hooks)
         return CallResult(completion, attempts)
 
-    def stream(self, body: dict[str, Any], hooks: CallHooks | None = None) -> ChatStream:
+    def stream(
+        self, body: dict[str, Any], hooks: CallHooks | None = None, *, require_finish_reason: bool = True
+    ) -> ChatStream:
         """POST with ``stream: true``; retries cover opening the stream, never a half-read one."""
         response, attempts = call_with_retries(
             lambda: self._send("POST", "chat/completions", body, stream=True), self.retry, hooks
         )
-        return ChatStream(_read_sse(response), attempts)
+        return ChatStream(
+            _read_sse(response, self.source, self._secret), attempts, require_finish_reason=require_finish_reason
+        )
 
     def list_models(self, retry: RetryPolicy | None = None) -> list[dict[str, Any]]:
         """``GET /v1/models``: the models this token may use (costs no tokens)."""
@@ -195,7 +255,7 @@ class AnyFastClient:
         return [m for m in data if isinstance(m, dict)]
 
 
-def _read_sse(response: requests.Response) -> Iterator[ChatCompletionChunk]:
+def _read_sse(response: requests.Response, source: str, secret: str) -> Iterator[ChatCompletionChunk]:
     """Parse Server-Sent Events until ``[DONE]``; an error event or an early end raises."""
     data_lines: list[str] = []
     try:
@@ -212,7 +272,7 @@ def _read_sse(response: requests.Response) -> Iterator[ChatCompletionChunk]:
                 data, data_lines = "\n".join(data_lines), []
                 if data == "[DONE]":
                     return
-                yield _parse_event(data)
+                yield _parse_event(data, source, secret)
             if data_lines and "\n".join(data_lines) == "[DONE]":
                 return
     except requests.RequestException as exc:
@@ -220,12 +280,13 @@ def _read_sse(response: requests.Response) -> Iterator[ChatCompletionChunk]:
     raise AnyFastStreamError("the stream ended without [DONE]: the answer may be incomplete")
 
 
-def _parse_event(data: str) -> ChatCompletionChunk:
+def _parse_event(data: str, source: str, secret: str) -> ChatCompletionChunk:
     try:
         payload = json.loads(data)
     except ValueError:
-        raise AnyFastStreamError(f"unreadable stream event: {data[:200]!r}") from None
-    if isinstance(payload, dict) and "error" in payload:
-        built = error_from_response(500, data)
-        raise AnyFastStreamError(f"error event mid-stream: {built.message}", code=built.code, type=built.type)
+        raise AnyFastStreamError(f"unreadable stream event: {data[:200].replace(secret, '***')!r}") from None
+    if isinstance(payload, dict) and payload.get("error"):
+        built = error_from_response(500, data, source=source, secret=secret)
+        message = built.message.split(": ", 1)[-1]
+        raise AnyFastStreamError(f"error event mid-stream: {message}", code=built.code, type=built.type)
     return ChatCompletionChunk.model_validate(payload)

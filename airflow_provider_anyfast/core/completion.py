@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.jsonmode import (
+    JsonCutOffError,
     OutputSchema,
     extract_json,
     finish_kind,
@@ -56,16 +57,25 @@ def prepare_json_request(
     return body
 
 
-def check_answer(completion: ChatCompletion, schema: OutputSchema | None) -> tuple[Any, Any]:
-    """(validated value, JSON value) of an answer; raises the output error that fits."""
+def check_answer(
+    completion: ChatCompletion, schema: OutputSchema | None, max_tokens: int | None = None
+) -> tuple[Any, Any]:
+    """(validated value, JSON value) of an answer; raises the output error that fits.
+
+    An answer that used all of ``max_tokens`` is cut off even when the gateway says ``stop``
+    (one-api reports Gemini's MAX_TOKENS that way).
+    """
     text = completion.text
     reason = completion.finish_reason
     kind = finish_kind(reason)
+    used = completion.usage.completion_tokens if completion.usage else 0
+    if kind is None and max_tokens and used >= max_tokens:
+        kind, reason = "truncated", f"{reason} with completion_tokens={used} = max_tokens"
     if kind == "truncated":
         raise AnyFastTruncatedOutputError(
             f"the answer was cut off (finish_reason={reason}); raise max_tokens",
             raw=text,
-            finish_reason=reason,
+            finish_reason=completion.finish_reason,
         )
     if kind == "filtered":
         raise AnyFastFilteredOutputError(
@@ -75,7 +85,12 @@ def check_answer(completion: ChatCompletion, schema: OutputSchema | None) -> tup
         )
     if not text.strip():
         raise AnyFastInvalidOutputError(f"the answer is empty (finish_reason={reason})", raw=text, finish_reason=reason)
-    value = extract_json(text)
+    try:
+        value = extract_json(text)
+    except JsonCutOffError as exc:
+        raise AnyFastTruncatedOutputError(
+            f"the answer was cut off: {exc} (finish_reason={reason}); raise max_tokens", raw=text, finish_reason=reason
+        ) from None
     if schema is None:
         return value, value
     validated = schema.validate(value)
@@ -108,7 +123,7 @@ def run_json_request(
         if result.completion.usage is not None:
             usage = add_usage(usage, result.completion.usage.as_row_usage())
         try:
-            value, json_value = check_answer(result.completion, schema)
+            value, json_value = check_answer(result.completion, schema, body.get("max_tokens"))
         except AnyFastOutputError as exc:
             exc.attempts, exc.usage = attempts, usage or None
             raise

@@ -14,6 +14,8 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, ValidationError
 
+from airflow_provider_anyfast.core.gemini_schema import gemini_schema
+from airflow_provider_anyfast.core.schema_shape import check_schema_shape
 from airflow_provider_anyfast.exceptions import AnyFastConfigError
 
 TRUNCATED_REASONS = frozenset({"length", "max_tokens"})
@@ -21,6 +23,10 @@ FILTERED_REASONS = frozenset(
     {"content_filter", "safety", "recitation", "blocklist", "prohibited_content", "spii", "image_safety"}
 )
 _DECODER = json.JSONDecoder()
+
+
+class JsonCutOffError(ValueError):
+    """The answer's JSON opens but never closes: it was cut off, whatever finish_reason says."""
 
 
 class OutputSchema:
@@ -34,6 +40,7 @@ class OutputSchema:
             self.name = schema.__name__
             self._validator: Any = None
         elif isinstance(schema, Mapping):
+            check_schema_shape(schema)
             self.json_schema = dict(schema)
             self.name = str(schema.get("title") or "output")
             cls = jsonschema.validators.validator_for(self.json_schema)
@@ -94,10 +101,41 @@ def extract_json(text: str) -> Any:
         if char in "{[":
             try:
                 value, _ = _DECODER.raw_decode(stripped, index)
-            except ValueError:
+            except ValueError as exc:
+                if _never_closes(stripped, index):
+                    # everything after it lies inside it: an inner {...} would be a fragment, never the answer
+                    if isinstance(exc, json.JSONDecodeError) and (
+                        exc.pos >= len(stripped) - 1 or exc.msg.startswith("Unterminated string")
+                    ):
+                        raise JsonCutOffError(
+                            "the answer holds no valid JSON value: it is cut off (a value that never closes)"
+                        ) from None
+                    break
                 continue
             return value
     raise ValueError("the answer holds no valid JSON value")
+
+
+def _never_closes(text: str, start: int) -> bool:
+    """True when the bracket opened at ``start`` is still open at the end of the text."""
+    depth, in_string, escaped = 0, False, False
+    for char in text[start:]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                return False
+    return depth > 0
 
 
 def schema_instructions(schema: OutputSchema | None) -> str:
@@ -121,11 +159,11 @@ def json_messages(messages: Sequence[Mapping[str, Any]], schema: OutputSchema | 
 
 
 def response_format(schema: OutputSchema | None, use_json_schema: bool = False) -> dict[str, Any]:
-    """``json_object`` by default; ``json_schema`` (strict) when asked and a schema is known."""
+    """``json_object`` by default; ``json_schema`` (strict, in the form Gemini accepts) when asked and known."""
     if use_json_schema and schema is not None:
         return {
             "type": "json_schema",
-            "json_schema": {"name": schema.name, "schema": schema.json_schema, "strict": True},
+            "json_schema": {"name": schema.name, "schema": gemini_schema(schema.json_schema), "strict": True},
         }
     return {"type": "json_object"}
 

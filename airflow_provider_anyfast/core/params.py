@@ -6,6 +6,7 @@ the error names the field and the allowed range, and no request goes out.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,7 +51,7 @@ class ChatParams(BaseModel):
     stop: str | list[str] | None = None
     n: int | None = Field(default=None, ge=1)
     response_format: dict[str, Any] | None = None
-    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
     seed: int | None = None
 
     @field_validator("stop")
@@ -145,8 +146,10 @@ def check_model(model: str | None, extra_models: Iterable[str] = ()) -> str:
             "operator, or the connection's 'model' extra"
         )
     if model not in KNOWN_MODELS and model not in set(extra_models):
+        close = difflib.get_close_matches(model, [*KNOWN_MODELS, *extra_models], n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         message = (
-            f"model {model!r} is not in the known list ({', '.join(KNOWN_MODELS)}); sending it anyway. "
+            f"model {model!r} is not in the known list; {hint}sending it anyway. Known: {', '.join(KNOWN_MODELS)}. "
             "Add it to the connection's 'extra_models' extra to silence this warning."
         )
         warnings.warn(message, UnknownModelWarning, stacklevel=3)

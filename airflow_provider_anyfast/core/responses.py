@@ -8,11 +8,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Lenient(BaseModel):
+    """``null`` means "not given": gateways send ``"id": null`` or ``"reasoning_tokens": null``."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None or key not in cls.model_fields}
+        return data
+
+
+def content_text(value: Any) -> Any:
+    """Content as a list of parts (``[{"type": "text", "text": ...}]``) -> its text; a string as is."""
+    if isinstance(value, list):
+        return "".join(
+            str(part.get("text") or "") if isinstance(part, dict) else str(part)
+            for part in value
+            if not isinstance(part, dict) or part.get("type", "text") == "text"
+        )
+    return value
 
 
 class PromptTokensDetails(_Lenient):
@@ -57,6 +77,11 @@ class Message(_Lenient):
     role: str = "assistant"
     content: str | None = None
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _parts(cls, value: Any) -> Any:
+        return content_text(value)
+
 
 class Choice(_Lenient):
     index: int = 0
@@ -86,6 +111,11 @@ class ChatCompletion(_Lenient):
 class Delta(_Lenient):
     role: str | None = None
     content: str | None = None
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _parts(cls, value: Any) -> Any:
+        return content_text(value)
 
 
 class ChunkChoice(_Lenient):

@@ -37,6 +37,7 @@ class ConnectionSettings(BaseModel):
     max_retry_wait: float = Field(default=60.0, gt=0, le=3600)
     backoff_initial: float = Field(default=1.0, ge=0, le=600)
     backoff_max: float = Field(default=30.0, ge=0, le=3600)
+    rate_limit_budget: float = Field(default=120.0, ge=0, le=3600)
     extra_models: tuple[str, ...] = ()
     price_table: dict[str, dict[str, float]] | None = None
 
@@ -84,6 +85,7 @@ class ConnectionSettings(BaseModel):
             max_retry_wait=self.max_retry_wait,
             backoff_initial=self.backoff_initial,
             backoff_max=self.backoff_max,
+            rate_limit_budget=self.rate_limit_budget,
         )
 
     def make_client(self, base_url: str | None, token: str | None, *, pool_size: int = 16) -> AnyFastClient:

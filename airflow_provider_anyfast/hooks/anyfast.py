@@ -14,11 +14,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from airflow_provider_anyfast import UI_FIELD_BEHAVIOUR
+from airflow_provider_anyfast import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_anyfast.compat import BaseHook, mask_secret
 from airflow_provider_anyfast.core.attachments import attach_to_last_user
 from airflow_provider_anyfast.core.client import AnyFastClient, ChatStream, redact_url
 from airflow_provider_anyfast.core.completion import prepare_json_request, run_json_request
+from airflow_provider_anyfast.core.extras import unknown_extras
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.params import build_request, check_model
 from airflow_provider_anyfast.core.responses import ChatCompletion
@@ -48,7 +49,7 @@ def as_messages(messages: Messages) -> list[dict[str, Any]]:
 class AnyFastHook(BaseHook):
     """Chat completions through AnyFast, configured by an ``anyfast`` connection.
 
-    :param anyfast_conn_id: the connection holding the API token (password), the base
+    :param anyfast_conn_id: the connection holding the API token (the password field), the base
         URL (host) and the typed extras (model, timeout, max_retries, max_retry_wait,
         extra_models).
     :param pool_size: HTTP connections kept open; set it to the number of threads that
@@ -141,9 +142,20 @@ class AnyFastHook(BaseHook):
         return result.completion
 
     def stream_chat_completion(
-        self, messages: Messages, *, model: str | None = None, attachments: Attachments = None, **params: Any
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        attachments: Attachments = None,
+        require_finish_reason: bool = True,
+        **params: Any,
     ) -> ChatStream:
-        """Stream text deltas over SSE; ``.completion`` (with usage) is set once iterated."""
+        """Stream text deltas over SSE; ``.completion`` (with usage) is set once iterated.
+
+        A stream that ends without a finish_reason raises ``AnyFastStreamError`` (with
+        ``.partial``); pass ``require_finish_reason=False`` for a gateway that never sends
+        one (one-api), and accept that a stream cut upstream then looks complete.
+        """
         body = build_request(
             self.with_attachments(messages, attachments),
             model=model or self.settings.model,  # build_request checks it (and warns once)
@@ -151,7 +163,7 @@ class AnyFastHook(BaseHook):
             extra_models=self.settings.extra_models,
             stream=True,
         )
-        return self.client.stream(body)
+        return self.client.stream(body, require_finish_reason=require_finish_reason)
 
     def complete_json(
         self,
@@ -194,13 +206,21 @@ class AnyFastHook(BaseHook):
         return [str(m.get("id")) for m in self.client.list_models() if m.get("id")]
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the token and base URL with ``GET /v1/models``: spends no tokens."""
+        """Check the extras, the token and the base URL with ``GET /v1/models``: spends no tokens.
+
+        Messages say "this connection": the UI tests a copy under a random temporary id.
+        """
+        unknown = unknown_extras(self._connection.extra_dejson or {})
+        if unknown:
+            known = ", ".join(sorted(ConnectionSettings.model_fields))
+            return False, f"Unknown extra(s) {', '.join(unknown)}: they would be ignored. Known extras: {known}."
         try:  # one try, no retries: a person is waiting on the Test button
-            models = self.client.list_models(retry=RetryPolicy(max_retries=0))
+            client = self.settings.make_client(self.base_url, self._connection.password, pool_size=1)
+            models = client.list_models(retry=RetryPolicy(max_retries=0))
         except AnyFastAuthError as exc:
             return (
                 False,
-                f"AnyFast rejected the API token (HTTP {exc.status}): check the connection's password.",
+                f"AnyFast rejected the API token (HTTP {exc.status}): check this connection's API token.",
             )
         except AnyFastConnectionError as exc:
             return (
@@ -241,20 +261,23 @@ class AnyFastHook(BaseHook):
 
         # Airflow drops a hook whose widgets use any class but Integer/Password/String/BooleanField,
         # so seconds are StringFields; ConnectionSettings parses and range-checks them.
+        labels = {name: lazy_gettext(field["label"]) for name, field in CONN_FIELDS.items()}
+        descriptions = {name: lazy_gettext(field["description"]) for name, field in CONN_FIELDS.items()}
         return {
-            "model": StringField(lazy_gettext("Default model"), widget=BS3TextFieldWidget()),
+            "model": StringField(labels["model"], description=descriptions["model"], widget=BS3TextFieldWidget()),
             "timeout": StringField(
-                lazy_gettext("Read timeout (seconds)"), validators=[Optional()], widget=BS3TextFieldWidget()
+                labels["timeout"], description=descriptions["timeout"], validators=[Optional()],
+                widget=BS3TextFieldWidget(),
             ),
             "max_retries": IntegerField(
-                lazy_gettext("Max retries"),
-                validators=[Optional(), NumberRange(min=0, max=50)],
-                widget=BS3TextFieldWidget(),
+                labels["max_retries"], description=descriptions["max_retries"],
+                validators=[Optional(), NumberRange(min=0, max=50)], widget=BS3TextFieldWidget(),
             ),
             "max_retry_wait": StringField(
-                lazy_gettext("Longest server-requested wait (seconds)"),
-                validators=[Optional()],
+                labels["max_retry_wait"], description=descriptions["max_retry_wait"], validators=[Optional()],
                 widget=BS3TextFieldWidget(),
             ),
-            "extra_models": StringField(lazy_gettext("Extra model names"), widget=BS3TextFieldWidget()),
-        }
+            "extra_models": StringField(
+                labels["extra_models"], description=descriptions["extra_models"], widget=BS3TextFieldWidget()
+            ),
+        }  # fmt: skip

@@ -18,6 +18,7 @@ from airflow_provider_anyfast.core.params import validate_params
 from airflow_provider_anyfast.core.records.meter import MeterDelta
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook, Messages
 from airflow_provider_anyfast.operators.observability import ChatObservability, stats_reporter
+from airflow_provider_anyfast.operators.arguments import operator_label, own_arguments, split_api_params
 
 Schema = type[BaseModel] | Mapping[str, Any]
 
@@ -30,6 +31,7 @@ class AnyFastChatOperator(ChatObservability, BaseOperator):
     :param output_schema: a pydantic model class or JSON-schema dict: JSON mode, validated.
     :param model: the model; defaults to the connection's ``model`` extra.
     :param completion_params: max_tokens, temperature, ... as in the API, checked before sending.
+        Each may also be given directly: ``AnyFastChatOperator(..., temperature=0, max_tokens=256)``.
     :param attachments: files sent with the prompt (templated): ``s3://``, ``gs://``, ``file://`` URIs
         read with ``storage_conn_id``, or ``https://`` URLs; see docs/operators.md.
     :param storage_conn_id: the connection for ``attachments`` (templated).
@@ -53,6 +55,9 @@ class AnyFastChatOperator(ChatObservability, BaseOperator):
         storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        completion_params = split_api_params(
+            kwargs, completion_params, owner=operator_label(type(self), kwargs), accepted=own_arguments(type(self))
+        )
         super().__init__(**kwargs)
         if (prompt is None) == (messages is None):
             raise ValueError(f"{self.task_id}: give exactly one of 'prompt' or 'messages'")
@@ -63,7 +68,7 @@ class AnyFastChatOperator(ChatObservability, BaseOperator):
         self.model = model
         self.anyfast_conn_id = anyfast_conn_id
         self.max_output_retries = max_output_retries
-        self.completion_params = dict(completion_params or {})
+        self.completion_params = completion_params
         self.attachments = attachments
         self.storage_conn_id = storage_conn_id
         validate_params(self.completion_params)  # a bad value fails at DAG parse time, for free

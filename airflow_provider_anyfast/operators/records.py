@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
 from airflow_provider_anyfast.assets import OutletAsset, declared_outlet, publish_event
-from airflow_provider_anyfast.compat import BaseOperator, Context, display_uri, provider_setting
+from airflow_provider_anyfast.compat import AirflowFailException, BaseOperator, Context, display_uri, provider_setting
 from airflow_provider_anyfast.core.attachments import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_REQUEST_BYTES
 from airflow_provider_anyfast.core.jsonmode import OutputSchema, response_format
 from airflow_provider_anyfast.core.params import validate_params
@@ -25,15 +25,21 @@ from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.plan import DEFAULT_CONTEXT_TOKENS, RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import ErrorRateExceededError, RunSpec, run_records
-from airflow_provider_anyfast.core.records.source import iter_source
+from airflow_provider_anyfast.core.records.source import SourceItem, input_files, iter_files, iter_source
 from airflow_provider_anyfast.core.records.spend import markdown_summary
+from airflow_provider_anyfast.core.records.stopping import EVERY_RECORD as STOPS_THE_RUN
 from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowSink, RowStore
+from airflow_provider_anyfast.exceptions import AnyFastError
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook
+from airflow_provider_anyfast.operators.arguments import operator_label, own_arguments, split_api_params
 from airflow_provider_anyfast.operators.chat import Schema
+from airflow_provider_anyfast.operators.messages import check_records_string
 from airflow_provider_anyfast.operators.observability import RecordsObservability, stats_reporter, upstream_task_ids
+from airflow_provider_anyfast.operators.templated import TEMPLATED_SETTINGS, coerce_setting, is_template
 from airflow_provider_anyfast.storage import attachment_loader, storage_path
 
 DEFAULT_MAX_XCOM_BYTES = 5 * 1024 * 1024
+#: What attachment templates see (the prompt itself sees the task's whole template context).
 RUN_CONTEXT_KEYS = ("ds", "ds_nodash", "ts", "run_id", "params")
 log = logging.getLogger("airflow_provider_anyfast.records")
 
@@ -43,8 +49,9 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
 
     :param records: a list of dicts (an upstream XCom), or the URI / ObjectStoragePath of a
         JSON Lines file or folder of them (templated). Storage input is streamed.
-    :param prompt: a Jinja template rendered per record, with ``record`` (and ``params``,
-        ``ds``, ``ts``, ``run_id``) in its context, e.g. ``"Classify: {{ record.text }}"``.
+    :param prompt: a Jinja template rendered per record, with ``record`` and the task's whole
+        template context (``params``, ``run_id``, ``dag_run``, ``macros``, ``var``...),
+        e.g. ``"Classify: {{ record.text }}"``.
     :param output_schema: pydantic model class or JSON-schema dict each answer must match.
     :param id_field: the record field that identifies it in the output (default: position).
     :param output_path: where rows go (templated URI); without it, rows go to XCom.
@@ -56,7 +63,8 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
     :param max_total_tokens: a budget: once spent, no new request is sent.
     :param max_error_rate: share of records that may end without a valid answer.
     :param max_input_tokens: records whose estimated prompt exceeds this are refused unsent.
-    :param completion_params: max_tokens, temperature, ... as in the API, checked before sending.
+    :param completion_params: max_tokens, temperature, ... as in the API, checked before sending;
+        each may also be given directly (``temperature=0``).
     :param dedup: send identical rendered requests once; the other records share the answer.
     :param cache_path: URI of a content-addressed answer cache shared across runs (templated); default:
         the ``[anyfast] cache_path`` setting of the Airflow installation, if any.
@@ -73,12 +81,15 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
     :param max_request_attachment_bytes: the most bytes of files in one request.
     :param presign_attachments: send ``s3://`` files as presigned URLs valid this many seconds
         instead of their bytes (the gateway must reach the bucket's endpoint).
+    :param keep_fields: input fields copied into each row (under ``input``), so downstream tasks
+        need not re-read and join the input.
     :param outlet_asset: the Asset (or URI) this task updates; its event carries the run's counts.
         Default: ``output_path`` itself when it has no Jinja; ``False``: none (see docs/operators.md).
     """
 
     template_fields: Sequence[str] = (
         "records", "output_path", "system_prompt", "model", "cache_path", "anyfast_conn_id", "storage_conn_id",
+        *TEMPLATED_SETTINGS,
     )  # fmt: skip
     ui_color = "#a9d6ff"
 
@@ -117,14 +128,19 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         max_attachment_bytes: int = DEFAULT_MAX_FILE_BYTES,
         max_request_attachment_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         presign_attachments: int | None = None,
+        keep_fields: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        completion_params = split_api_params(
+            kwargs, completion_params, owner=operator_label(type(self), kwargs), accepted=own_arguments(type(self))
+        )
         super().__init__(**kwargs)
         self.outlet_asset = declared_outlet(output_path, outlet_asset)
         if self.outlet_asset is not None and self.outlet_asset not in self.outlets:
             self.outlets = [*self.outlets, self.outlet_asset]
         self.records = records
         self._records_upstream = upstream_task_ids(records)  # for lineage: the XComArg is rendered away
+        self._literal_records = records if isinstance(records, list | tuple) else None
         self.prompt = prompt
         self.output_schema = output_schema
         self.system_prompt = system_prompt
@@ -150,20 +166,29 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         self.refresh = refresh
         self.prices = dict(prices) if prices is not None else None
         self.max_cost = max_cost
-        self.completion_params = dict(completion_params or {})
+        self.completion_params = completion_params
         self.attachments = attachments
         self.max_attachment_bytes = max_attachment_bytes
         self.max_request_attachment_bytes = max_request_attachment_bytes
         self.presign_attachments = presign_attachments
+        if isinstance(keep_fields, str):
+            raise ValueError(f"{self.task_id}: keep_fields must be a list of field names, e.g. [{keep_fields!r}]")
+        self.keep_fields = tuple(keep_fields or ())
         self._cancel = threading.Event()
         self._check_arguments()
 
-    def _check_arguments(self) -> None:
-        """Everything that can be checked without the records: at DAG parse time, for free."""
+    def _check_arguments(self, *, rendered: bool = False) -> None:
+        """Everything that can be checked without the records: at DAG parse time, for free.
+
+        Templated settings are checked once rendered (``rendered=True``, in ``execute``).
+        """
         where = f"{self.task_id}:"
+        if rendered:
+            for name in TEMPLATED_SETTINGS:
+                setattr(self, name, coerce_setting(self.task_id, name, getattr(self, name)))
         if not isinstance(self.max_concurrency, int) or not 1 <= self.max_concurrency <= 1024:
             raise ValueError(f"{where} max_concurrency must be an integer from 1 to 1024")
-        if not 0.0 <= float(self.max_error_rate) <= 1.0:
+        if not is_template(self.max_error_rate) and not 0.0 <= float(self.max_error_rate) <= 1.0:
             raise ValueError(f"{where} max_error_rate must be between 0.0 and 1.0 (a share of the records)")
         parse_price_table(self.prices)
         for name in (
@@ -171,8 +196,12 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
             "cache_max_age",
         ):  # fmt: skip
             value = getattr(self, name)
+            if is_template(value):
+                continue
             if value is not None and (not isinstance(value, int | float) or value <= 0):
                 raise ValueError(f"{where} {name} must be a positive number or None, got {value!r}")
+        if not all(isinstance(name, str) and name for name in self.keep_fields):
+            raise ValueError(f"{where} keep_fields must be a list of field names, e.g. ['sku', 'name']")
         if self.max_output_retries < 0:
             raise ValueError(f"{where} max_output_retries must be >= 0")
         validate_params(self.completion_params)
@@ -187,6 +216,15 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
             max_request_bytes=self.max_request_attachment_bytes, presign_seconds=self.presign_attachments,
         )  # fmt: skip
 
+    def render_template(self, content: Any, context: Any, jinja_env: Any = None, seen_oids: Any = None) -> Any:
+        """Records typed into the DAG are data: ``{{ ds }}`` or ``{# #}`` in a record's text is sent as is.
+
+        Only strings the user wrote as templates are rendered (a URI, an XCom pull, the other fields).
+        """
+        if content is not None and content is self._literal_records:
+            return content
+        return super().render_template(content, context, jinja_env, seen_oids)
+
     @cached_property
     def hook(self) -> AnyFastHook:
         return AnyFastHook(anyfast_conn_id=self.anyfast_conn_id, pool_size=self.max_concurrency)
@@ -194,15 +232,14 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
     def _job(self, context: Context) -> RecordsJob:
         params = validate_params(self.completion_params)
         params.setdefault("response_format", response_format(self.schema, self.use_json_schema))
+        template = PromptTemplate(self.prompt, system_prompt=self.system_prompt, schema=self.schema, context=context)
         run_context = {key: context[key] for key in RUN_CONTEXT_KEYS if key in context}  # type: ignore[literal-required]
-        template = PromptTemplate(
-            self.prompt, system_prompt=self.system_prompt, schema=self.schema, context=run_context
-        )
         files = None if self.attachments is None else RecordAttachments(self.attachments, self._loader(), run_context)
         return RecordsJob(
             template=template, model=self.hook.resolve_model(self.model), params=params,
             id_field=self.id_field, max_input_tokens=self.max_input_tokens,
             schema_json=self.schema.json_schema if self.schema else None, attachments=files,
+            keep_fields=self.keep_fields,
         )  # fmt: skip
 
     def _sink(self, context: Context) -> tuple[RowSink, str]:
@@ -214,13 +251,20 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
             root = root / f"map_index={map_index}"
         return RowStore(root, chunk_rows=self.chunk_rows, holder=_holder(context)), display_uri(root)
 
-    def _source(self) -> Any:
+    def _source(self) -> tuple[Callable[[], Iterator[SourceItem]], str | None]:
+        """How to read the records (twice: a checking pass, then a working pass), and the input's
+        URI when it is storage (which must hold at least one record)."""
         records = self.records
+        if isinstance(records, str):
+            check_records_string(self.task_id, records)
         if isinstance(records, str) or hasattr(records, "open"):
-            return storage_path(records, self.storage_conn_id, field="records")
+            root = storage_path(records, self.storage_conn_id, field="records")
+            files = input_files(root)
+            return (lambda: iter_files(files)), display_uri(root)
         if isinstance(records, Mapping):
             raise TypeError(f"{self.task_id}: records must be a list of dicts or a storage URI, not a single dict")
-        return list(records) if records is not None else []
+        items = list(records) if records is not None else []
+        return (lambda: iter_source(items)), None
 
     def _price(self, model: str) -> Price | None:
         """The model's price from ``prices``, else from the connection's ``price_table`` extra."""
@@ -247,12 +291,13 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
     def execute(self, context: Context) -> Any:
         self._cancel = threading.Event()  # a retry run by the same process (dag.test) starts un-cancelled
         self._run_totals = None
-        records = self._source()
+        self._check_arguments(rendered=True)
+        source, input_uri = self._source()
         sink, location = self._sink(context)
         job = self._job(context)
         spec = RunSpec(
             job=job, schema=self.schema, max_error_rate=self.max_error_rate, location=location,
-            cache=self._cache(), dedup=self.dedup, report=(reporter := stats_reporter(self)),
+            cache=self._cache(), dedup=self.dedup, input_uri=input_uri, report=(reporter := stats_reporter(self)),
             engine=EngineSettings(
                 max_concurrency=self.max_concurrency, requests_per_minute=self.requests_per_minute,
                 tokens_per_minute=self.tokens_per_minute, max_total_tokens=self.max_total_tokens,
@@ -261,11 +306,19 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
             ),
         )  # fmt: skip
         try:
-            summary = run_records(self.hook.get_conn(), spec, lambda: iter_source(records), sink, cancel=self._cancel)
+            summary = run_records(self.hook.get_conn(), spec, source, sink, cancel=self._cancel)
         except ErrorRateExceededError as exc:
             self._run_totals = exc.summary
             if isinstance(sink, MemoryRowSink):  # keep every row, failed ones included, for inspection
                 context["ti"].xcom_push(key="rows", value=exc.summary["rows"])
+            raise
+        except AnyFastError as exc:
+            stopped = getattr(exc, "summary", None)
+            self._run_totals = stopped if stopped is not None else reporter.totals()  # for the lineage event
+            if stopped is not None and isinstance(sink, MemoryRowSink):
+                context["ti"].xcom_push(key="rows", value=stopped["rows"])
+            if isinstance(exc, STOPS_THE_RUN) or stopped is not None:  # every retry would fail the same way
+                raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
             raise
         except BaseException:
             self._run_totals = reporter.totals()  # what the run did before it failed, for the lineage event

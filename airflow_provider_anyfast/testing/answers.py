@@ -75,11 +75,11 @@ def find_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _json_answer(body: dict[str, Any], seed: str, words: str) -> Any:
+def _json_answer(body: dict[str, Any], seed: str, words: str, text: str) -> Any:
     schema = find_schema(body)
     if schema is None:
         return {"answer": f"Answer of: {words}".strip()}
-    return SchemaFaker(schema, seed, words).value()
+    return SchemaFaker(schema, seed, words, text).value()  # values derived from the record's text
 
 
 def make_answer(body: dict[str, Any], fault_kind: str | None = None) -> Answer:
@@ -90,7 +90,7 @@ def make_answer(body: dict[str, Any], fault_kind: str | None = None) -> Answer:
     user_text = f"{files_words(files)} {last_user_text(messages)}" if files else last_user_text(messages)
     json_mode = is_json_mode(body)
     if json_mode:
-        value = _json_answer(body, seed, first_words(user_text, 8 + len(files)))
+        value = _json_answer(body, seed, first_words(user_text, 8 + len(files)), last_user_text(messages))
         if files and isinstance(value, dict) and find_schema(body) is None:
             value["files"] = files  # what arrived, so a test can prove the bytes got here
         text = json.dumps(value, ensure_ascii=False)

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from airflow_provider_anyfast.testing.faults import Fault, Reply
+from airflow_provider_anyfast.testing.profiles import check_profile
 from airflow_provider_anyfast.testing.state import ServerState
 
 
@@ -65,6 +66,12 @@ def handle_control(state: ServerState, method: str, path: str, query: str, raw: 
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             return _control_error(f"bad fault plan: {exc}")
         return _json(200, {"ok": True})
+    if method == "POST" and path == "/_control/profile":
+        try:
+            state.profile = check_profile(str(json.loads(raw or b"{}").get("profile")))
+        except (ValueError, AttributeError) as exc:
+            return _control_error(str(exc))
+        return _json(200, {"ok": True, "profile": state.profile})
     if method == "POST" and path == "/_control/release":
         state.release()
         return _json(200, {"ok": True})

@@ -19,9 +19,11 @@ ERROR_KINDS = frozenset({"rate_limit", "server_error", "status"})
 CONTENT_KINDS = frozenset(
     {"fence", "prose", "invalid_json", "schema_mismatch", "truncated", "filtered", "filtered_raw", "empty"}
 )
+#: Faults that reshape a 200's body the way gateways do (nulls, content parts, no usage, an error in a 200).
+BODY_KINDS = frozenset({"nulls", "parts", "no_usage", "error_200"})
 #: Faults that only make sense for ``stream: true`` (a non-streaming request gets a 500 / normal answer).
-STREAM_KINDS = frozenset({"stream_error", "stream_no_done"})
-FAULT_KINDS = ERROR_KINDS | CONTENT_KINDS | STREAM_KINDS | {"drop", "slow", "hold"}
+STREAM_KINDS = frozenset({"stream_error", "stream_no_done", "stream_break"})
+FAULT_KINDS = ERROR_KINDS | CONTENT_KINDS | BODY_KINDS | STREAM_KINDS | {"drop", "slow", "hold", "prompt_blocked"}
 BODY_SHAPES = frozenset({"dict", "list", "gemini", "html", "text"})
 
 _REASONS = {

@@ -23,8 +23,19 @@ from typing import Any
 from airflow_provider_anyfast.testing.answers import completion as completion_body
 from airflow_provider_anyfast.testing.answers import last_user_text, make_answer, messages_text, stream_events
 from airflow_provider_anyfast.testing.control import handle_control
-from airflow_provider_anyfast.testing.faults import CONTENT_KINDS, ERROR_KINDS, Fault, Reply, api_error, error_reply
+from airflow_provider_anyfast.testing.faults import CONTENT_KINDS, ERROR_KINDS, Fault, Reply, api_error
 from airflow_provider_anyfast.testing.parts import check_parts
+from airflow_provider_anyfast.testing.profiles import (
+    PROFILE_HEADER,
+    bad_token,
+    check_profile,
+    prompt_blocked,
+    render_error,
+    reshape_answer,
+    reshape_body,
+    stream_for_profile,
+    unknown_model,
+)
 from airflow_provider_anyfast.testing.state import RequestRecord, ServerState
 from airflow_provider_anyfast.testing.usage import usage_for
 from airflow_provider_anyfast.testing.validation import bad_request, validate_chat
@@ -101,6 +112,7 @@ class AnyFastHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = 300  # idle keep-alive connections end eventually
     server: AnyFastHTTPServer
+    profile = "anyfast"  # the gateway this request is answered as (profiles.py)
 
     def log_message(self, format: str, *args: Any) -> None:
         """No per-request logging: benchmarks would drown in it."""
@@ -192,6 +204,11 @@ class AnyFastHandler(BaseHTTPRequestHandler):
                                   body if keep else None, auth_ok, text if keep else None)  # fmt: skip
             self.server.state.record(entry)
 
+        try:
+            self.profile = check_profile(self.headers.get(PROFILE_HEADER) or self.server.state.profile)
+        except ValueError as exc:
+            self._send(api_error(400, str(exc), err_type="control_error", code=None))
+            return
         auth_error = self._auth_error() if path.startswith("/v1/") or path == "/v1" else None
         if auth_error is not None:
             log(auth_error.status, False)
@@ -221,9 +238,9 @@ class AnyFastHandler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
         if not header or scheme.lower() != "bearer" or not given.strip():
-            return api_error(401, "No token provided", err_type="new_api_error", code=None)
+            return bad_token(self.profile, "No token provided")
         if not hmac.compare_digest(given.strip().encode(), self.server.token.encode()):
-            return api_error(401, "Invalid token", err_type="new_api_error", code=None)
+            return bad_token(self.profile, "Invalid token")
         return None
 
     def _chat(self, raw: bytes, log: Any) -> None:
@@ -237,6 +254,8 @@ class AnyFastHandler(BaseHTTPRequestHandler):
         invalid = validate_chat(body, self.server.models)
         if invalid is None:
             invalid = check_parts(body["messages"])
+        elif invalid.status == 404 and isinstance(body, dict) and body.get("model"):
+            invalid = unknown_model(self.profile, str(body["model"]))
         if invalid is not None:
             log(invalid.status, True, body=body if isinstance(body, dict) else None)
             self._send(invalid)
@@ -259,17 +278,31 @@ class AnyFastHandler(BaseHTTPRequestHandler):
         if kind == "stream_error" and not stream:
             fault = Fault("server_error", status=500)
         if fault is not None and fault.kind in ERROR_KINDS:
-            reply = error_reply(fault, self.headers.get("Authorization", ""))
+            reply = render_error(self.profile, fault, self.headers.get("Authorization", ""))
             log(reply.status, True, kind, body, text)
             self._send(reply)
             return
-        answer = make_answer(body, kind if kind in CONTENT_KINDS else None)
+        blocked = prompt_blocked(self.profile) if kind == "prompt_blocked" else None
+        if kind == "error_200":
+            blocked = Reply(200, json.dumps({"error": {"message": "No candidates returned", "type": "upstream_error",
+                                                       "code": "empty_response"}}).encode())  # fmt: skip
+        if isinstance(blocked, Reply):
+            log(blocked.status, True, kind, body, text)
+            self._send(blocked)
+            return
+        answer = blocked or make_answer(body, kind if kind in CONTENT_KINDS else None)
+        answer = reshape_answer(self.profile, answer, body.get("max_tokens"))
         cached = self.server.state.prefix_cache.cached_chars(body["model"], messages)
         usage = usage_for(body["model"], messages, answer.content, cached)
+        if kind == "truncated" and body.get("max_tokens"):
+            usage = {**usage, "completion_tokens": body["max_tokens"]}  # a cut answer used all of max_tokens
+            usage["total_tokens"] = usage["prompt_tokens"] + body["max_tokens"]
         log(200, True, kind, body, text)
         if stream:
-            self._send_stream(
-                stream_events(body, answer, usage, kind), close=kind in ("stream_error", "stream_no_done")
-            )
+            events = stream_events(body, answer, usage, kind)
+            if kind == "stream_break" or self.profile == "one-api":
+                events = stream_for_profile(self.profile, events, broken=kind == "stream_break")
+            self._send_stream(events, close=kind in ("stream_error", "stream_no_done"))
         else:
-            self._send(Reply(200, json.dumps(completion_body(body, answer, usage)).encode()))
+            data = completion_body(body, answer, usage)
+            self._send(Reply(200, json.dumps(reshape_body(self.profile, data, {kind} if kind else set())).encode()))

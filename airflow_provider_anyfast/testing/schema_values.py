@@ -1,7 +1,8 @@
 """Deterministic example values for a JSON schema, for the test server's JSON mode.
 
 The values must validate against the schema (tests check them with ``jsonschema``) and read
-sensibly in a demo, so strings name their field and quote a few words of the prompt.
+sensibly in a demo: given the record's text, values are derived from it (``derive``); without
+it, strings name their field and quote a few words of the prompt.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import math
 import re
 from typing import Any
+
+from airflow_provider_anyfast.testing import derive
 
 _MAX_DEPTH = 12
 _DECODER = json.JSONDecoder()
@@ -51,10 +54,13 @@ def label_of(name: str) -> str:
 class SchemaFaker:
     """Builds one value per schema from a seed (a hash of the messages) and prompt words."""
 
-    def __init__(self, root: dict[str, Any], seed: str, words: str) -> None:
+    def __init__(self, root: dict[str, Any], seed: str, words: str, text: str = "") -> None:
         self._root = root
         self._seed = seed
         self._words = words
+        self._text = text  # the record's whole prompt: enums and flags look at all of it
+        self._content = derive.content(text) if text else ""
+        self._numbers = derive.numbers(self._content)
 
     def value(self) -> Any:
         """The example value for the root schema."""
@@ -85,6 +91,9 @@ class SchemaFaker:
         if "default" in schema:
             return copy.deepcopy(schema["default"])
         if isinstance(schema.get("enum"), list) and schema["enum"]:
+            chosen = derive.enum_choice(schema["enum"], self._text) if self._text else None
+            if chosen is not None:
+                return copy.deepcopy(chosen)
             return copy.deepcopy(schema["enum"][self._pick(path, len(schema["enum"]))])
         for key in ("anyOf", "oneOf"):
             options = schema.get(key)
@@ -108,7 +117,8 @@ class SchemaFaker:
         if kind == "number":
             return self._number(schema, path)
         if kind == "boolean":
-            return self._pick(path, 2) == 0
+            said = derive.flag(name, self._text) if self._text else None
+            return said if said is not None else self._pick(path, 2) == 0
         if kind == "null":
             return None
         return self._string(schema, name, path)
@@ -118,12 +128,34 @@ class SchemaFaker:
         if not isinstance(props, dict):
             return {}
         required = set(schema.get("required") or [])
+        pair = self._pair(props, path)
+        if pair is not None:
+            return pair
         out: dict[str, Any] = {}
         for key, sub in props.items():
             if depth > _MAX_DEPTH // 2 and key not in required:
                 continue  # keep recursive models (trees) finite
             out[key] = self._make(sub, key, f"{path}.{key}", depth + 1)
         return out
+
+    def _pair(self, props: dict[str, Any], path: str) -> dict[str, Any] | None:
+        """An array item with string ``name`` and ``value`` (attributes): a clause of the text."""
+        match = re.search(r"\[(\d+)\]$", path)
+        if not self._content or match is None or set(props) != {"name", "value"}:
+            return None
+        if any(_type_of(sub) != "string" for sub in props.values() if isinstance(sub, dict)):
+            return None
+        found = derive.clause_pair(self._content, int(match.group(1)))
+        if found is None:
+            return None
+        return {"name": self._fit(found[0], props["name"]), "value": self._fit(found[1], props["value"])}
+
+    def _derived_number(self, low: float | None, high: float | None, integer: bool) -> float | None:
+        for n in self._numbers:
+            if (low is None or n >= low) and (high is None or n <= high) and (not integer or n.is_integer()):
+                self._numbers.remove(n)
+                return n
+        return None
 
     def _array(self, schema: dict[str, Any], name: str, path: str, depth: int) -> list[Any]:
         low = int(schema.get("minItems", 0))
@@ -146,6 +178,9 @@ class SchemaFaker:
     def _integer(self, schema: dict[str, Any], path: str) -> int:
         low = _bound(schema, "minimum", "exclusiveMinimum", 1)
         high = _bound(schema, "maximum", "exclusiveMaximum", -1)
+        derived = self._derived_number(low, high, integer=True)
+        if derived is not None:
+            return int(derived)
         hi = math.floor(high) if high is not None else None
         lo = math.ceil(low) if low is not None else (0 if hi is None or hi >= 0 else hi - 100)
         if hi is None:
@@ -156,6 +191,11 @@ class SchemaFaker:
         ex_low, ex_high = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
         low = schema.get("minimum", ex_low)
         high = schema.get("maximum", ex_high)
+        derived = self._derived_number(
+            None if low is None else float(low), None if high is None else float(high), integer=False
+        )
+        if derived is not None and derived != ex_low and derived != ex_high:
+            return derived
         hi = float(high) if high is not None else None
         lo = float(low) if low is not None else (0.0 if hi is None or hi >= 0 else hi - 100.0)
         if hi is None:
@@ -176,7 +216,33 @@ class SchemaFaker:
             "uri": f"https://example.com/{n}",
             "uuid": f"00000000-0000-4000-8000-{n:012d}",
         }
-        text = special.get(str(fmt)) or f"{label_of(name)} of: {self._words}".strip()
+        text = special.get(str(fmt)) or self._derived_text(schema, name)
+        text = text or f"{label_of(name)} of: {self._words}".strip()
+        return self._fit(text, schema)
+
+    def _derived_text(self, schema: dict[str, Any], name: str) -> str | None:
+        """A string read from the record's text, chosen by the field's name."""
+        if not self._content:
+            return None
+        lname = name.lower()
+        limit = min(int(schema.get("maxLength", 200)), 200)
+        item = re.search(r" (\d+)$", name)  # the n-th string of an array: the n-th sentence
+        if "lang" in lname:
+            return derive.language_value(self._content, lname, schema)
+        if item is not None:
+            found = derive.sentences(derive.body(self._content))
+            index = int(item.group(1)) - 1
+            return found[index][:limit] if index < len(found) else None
+        if any(k in lname for k in ("title", "headline", "subject", "name")):
+            return derive.first_line(self._content, min(limit, 80))
+        if any(k in lname for k in ("summary", "description", "abstract", "overview", "reason", "explanation",
+                                    "text", "body", "comment", "note")):  # fmt: skip
+            return derive.first_sentences(derive.body(self._content), limit)
+        return " ".join(self._content.split()[:6])
+
+    @staticmethod
+    def _fit(text: str, schema: Any) -> str:
+        schema = schema if isinstance(schema, dict) else {}
         min_len, max_len = int(schema.get("minLength", 0)), schema.get("maxLength")
         if len(text) < min_len:
             text = text + "." * (min_len - len(text))

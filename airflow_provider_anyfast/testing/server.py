@@ -10,9 +10,12 @@ text), then the FIFO queue, then random faults, else a normal, deterministic ans
 Authenticated chat requests first wait ``latency`` seconds. Fault kinds: ``rate_limit``,
 ``server_error``, ``status``, ``drop``, ``slow``, ``fence``, ``prose``, ``invalid_json``,
 ``schema_mismatch``, ``truncated``, ``filtered``, ``filtered_raw``, ``empty``,
-``stream_error`` (a 500 for a non-streaming request), ``stream_no_done`` (a normal
-answer for a non-streaming request) and ``hold`` (a normal answer, once ``release()``
-is called: lets a test act at a known point of a run). Usage rules: see ``usage.py``.
+``stream_error`` (a 500 for a non-streaming request), ``stream_no_done`` and
+``stream_break`` (no finish_reason, yet usage and ``[DONE]``; both a normal answer for a
+non-streaming request), ``prompt_blocked``, the body quirks ``nulls``, ``parts``,
+``no_usage`` and ``error_200``, and ``hold`` (a normal answer, once ``release()`` is
+called: lets a test act at a known point of a run). Usage rules: see ``usage.py``.
+Gateway profiles (new-api, one-api, LiteLLM shapes): see ``profiles.py``.
 
 Run it alone with ``python -m airflow_provider_anyfast.testing.server --port 0``; other
 processes drive it through ``/_control/reset``, ``/_control/faults`` and ``/_control/requests``.
@@ -30,6 +33,7 @@ from types import FrameType, TracebackType
 from airflow_provider_anyfast.core.params import KNOWN_MODELS
 from airflow_provider_anyfast.testing.faults import Fault
 from airflow_provider_anyfast.testing.handler import AnyFastHTTPServer
+from airflow_provider_anyfast.testing.profiles import PROFILES, check_profile
 from airflow_provider_anyfast.testing.state import RequestRecord, ServerState
 
 __all__ = ["DEFAULT_MODELS", "AnyFastTestServer", "Fault", "RequestRecord", "main"]
@@ -49,13 +53,14 @@ class AnyFastTestServer:
         seed: int = 0,
         models: Sequence[str] | None = None,
         log_bodies: bool = True,
+        profile: str = "anyfast",
     ) -> None:
         self.host = host
         self.port = port
         self.token = token
         self.models: tuple[str, ...] = tuple(models) if models is not None else DEFAULT_MODELS
         self.log_bodies = log_bodies
-        self._state = ServerState(seed=seed, latency=latency)
+        self._state = ServerState(seed=seed, latency=latency, profile=profile)
         self._httpd: AnyFastHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -130,9 +135,25 @@ class AnyFastTestServer:
             raise ValueError("latency must be >= 0")
         self._state.latency = float(value)
 
+    @property
+    def profile(self) -> str:
+        """The gateway whose shapes the server answers in: anyfast, new-api, one-api or litellm.
+
+        Setting it lasts until ``reset``; a request's ``X-Test-Gateway-Profile`` header wins.
+        """
+        return self._state.profile
+
+    @profile.setter
+    def profile(self, value: str) -> None:
+        self._state.profile = check_profile(value)
+
     def push_fault(self, fault: Fault, times: int = 1) -> None:
         """The next ``times`` chat requests get ``fault`` (FIFO, after rules)."""
         self._state.push_fault(fault, times)
+
+    def storm(self, seconds: float, fault: Fault) -> None:
+        """Every chat request in the next ``seconds`` gets ``fault`` (before rules), e.g. a 429 storm."""
+        self._state.storm(seconds, fault)
 
     def add_rule(self, contains: str, fault: Fault, times: int | None = None) -> None:
         """Chat requests whose message text contains ``contains`` get ``fault`` (``times`` None: always)."""
@@ -174,6 +195,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default=None, help="comma-separated model list (default: the built-in one)")
+    parser.add_argument("--profile", default="anyfast", choices=PROFILES, help="answer as this gateway does")
     parser.add_argument("--no-log-bodies", action="store_true", help="do not keep request bodies in the log")
     parser.add_argument(
         "--random-fault", action="append", default=[], metavar="KIND=RATE", help="repeatable, e.g. rate_limit=0.1"
@@ -197,7 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         rates[kind.strip()] = float(rate)
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     server = AnyFastTestServer(
-        args.host, args.port, args.token, args.latency, args.seed, models, log_bodies=not args.no_log_bodies
+        args.host,
+        args.port,
+        args.token,
+        args.latency,
+        args.seed,
+        models,
+        log_bodies=not args.no_log_bodies,
+        profile=args.profile,
     )
     hints = None
     if args.retry_hints:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from airflow_provider_anyfast.testing.faults import FAULT_KINDS, Fault
+from airflow_provider_anyfast.testing.profiles import check_profile
 from airflow_provider_anyfast.testing.usage import PrefixCache
 
 DEFAULT_SLOW_DELAY = 1.0
@@ -54,7 +55,8 @@ class _Rule:
 class ServerState:
     """Request log, fault rules, fault queue, random faults, latency and the prefix cache."""
 
-    def __init__(self, seed: int = 0, latency: float = 0.0) -> None:
+    def __init__(self, seed: int = 0, latency: float = 0.0, profile: str = "anyfast") -> None:
+        self.profile = self.default_profile = check_profile(profile)  # whose shapes are answered (profiles.py)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._log: list[RequestRecord] = []
@@ -67,6 +69,7 @@ class ServerState:
         self._held = 0
         self._released = False
         self._epoch = 0
+        self._storm: tuple[float, Fault] | None = None
         self.latency = latency
         self.prefix_cache = PrefixCache()
 
@@ -81,7 +84,9 @@ class ServerState:
             self._slow_delay = DEFAULT_SLOW_DELAY
             self._held = 0
             self._released = False
+            self._storm = None
             self._epoch += 1  # requests held before the reset are let go
+            self.profile = self.default_profile
             self._changed.notify_all()
         self.prefix_cache.clear()
 
@@ -189,9 +194,16 @@ class ServerState:
             if seed is not None:
                 self._rng = random.Random(seed)
 
-    def choose_fault(self, text: str) -> Fault | None:
-        """The fault for one chat request: rules first, then the queue, then a random draw."""
+    def storm(self, seconds: float, fault: Fault) -> None:
+        """Every chat request in the next ``seconds`` (wall clock) gets ``fault``: a rate-limit storm."""
         with self._lock:
+            self._storm = (time.monotonic() + seconds, fault)
+
+    def choose_fault(self, text: str) -> Fault | None:
+        """The fault for one chat request: a storm, rules, then the queue, then a random draw."""
+        with self._lock:
+            if self._storm is not None and time.monotonic() < self._storm[0]:
+                return self._storm[1]
             for rule in self._rules:
                 if rule.remaining != 0 and rule.contains in text:
                     if rule.remaining is not None:

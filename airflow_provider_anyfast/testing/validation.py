@@ -92,4 +92,22 @@ def validate_chat(body: Any, models: Collection[str]) -> Reply | None:
         spec = fmt.get("json_schema")
         if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), dict):
             return bad_request("response_format.json_schema", "must be an object with a 'schema' object")
+        refused = gemini_refuses(spec.get("schema") or {})
+        if refused:  # gateways pass the schema to Gemini's responseSchema, which answers 400
+            return api_error(400, f"* GenerateContentRequest.generation_config.response_schema: {refused}",
+                             err_type="upstream_error", code="400", param="response_format")  # fmt: skip
+    return None
+
+
+def gemini_refuses(schema: Any) -> str | None:
+    """What Gemini's ``responseSchema`` refuses in this schema ($defs, $ref, a "null" type), else None."""
+    if isinstance(schema, dict):
+        for key in ("$defs", "$ref", "definitions"):
+            if key in schema:
+                return f"unknown field {key!r}"
+        if schema.get("type") == "null" or (isinstance(schema.get("type"), list) and "null" in schema["type"]):
+            return "type 'null' is not supported"
+        return next((found for v in schema.values() if (found := gemini_refuses(v))), None)
+    if isinstance(schema, list):
+        return next((found for v in schema if (found := gemini_refuses(v))), None)
     return None

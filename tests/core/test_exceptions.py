@@ -15,9 +15,12 @@ from airflow_provider_anyfast.exceptions import (
     AnyFastError,
     AnyFastFilteredOutputError,
     AnyFastInvalidOutputError,
+    AnyFastModelUnavailableError,
     AnyFastOutputError,
+    AnyFastPromptBlockedError,
     AnyFastQuotaExhaustedError,
     AnyFastRateLimitError,
+    AnyFastRequestRefusedError,
     AnyFastServerError,
     AnyFastTruncatedOutputError,
     error_from_response,
@@ -109,7 +112,7 @@ def test_long_bodies_are_cut_short() -> None:
         (422, AnyFastBadRequestError),
         (418, AnyFastBadRequestError),
         (401, AnyFastAuthError),
-        (403, AnyFastAuthError),
+        (403, AnyFastRequestRefusedError),
         (429, AnyFastRateLimitError),
         (408, AnyFastServerError),
         (409, AnyFastServerError),
@@ -164,7 +167,7 @@ def test_every_failure_mode_has_its_own_kind() -> None:
         return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
 
     classes = [c for c in subclasses(AnyFastError) if c.__module__ == AnyFastError.__module__]
-    assert len(classes) == 16
+    assert len(classes) == 19
     assert len({c.kind for c in classes}) == len(classes)
 
 
@@ -195,3 +198,62 @@ def test_server_error_shapes_over_http(anyfast_server: AnyFastTestServer, shape:
     with pytest.raises(AnyFastServerError, match="upstream answered badly") as info:
         client.chat(dict(BODY))
     assert info.value.status == 502
+
+
+LITELLM_QUOTA = {
+    "error": {
+        "code": 429,
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "status": "RESOURCE_EXHAUSTED",
+    }
+}
+
+
+@pytest.mark.parametrize("wrap", ["{}", "b'{}'"], ids=["json-string", "bytes-repr"])
+def test_gemini_json_inside_a_message_string_is_read(wrap: str) -> None:
+    """LiteLLM relays Gemini's error as a string in error.message, sometimes as a Python bytes repr."""
+    limited = {"error": {**GEMINI_429["error"], "details": [{"retryDelay": "41s"}]}}
+    for inner, cls, hint in ((limited, AnyFastRateLimitError, 41.0), (LITELLM_QUOTA, AnyFastQuotaExhaustedError, None)):
+        message = "litellm.RateLimitError: VertexAIException - " + wrap.replace("{}", json.dumps(inner))
+        exc = error_from_response(429, json.dumps({"error": {"message": message, "type": None, "code": "429"}}))
+        assert (type(exc), exc.retry_after) == (cls, hint)
+        assert inner["error"]["message"] in exc.message
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls"),
+    [
+        (503, {"error": {"message": "No available channel for model x", "type": "new_api_error",
+                         "code": "model_not_found"}}, AnyFastModelUnavailableError),
+        (400, {"error": {"message": "Invalid model name passed in model=x. Call `/v1/models`"}},
+         AnyFastModelUnavailableError),
+        (404, {"error": {"message": "The model `x` does not exist", "code": "model_not_found"}},
+         AnyFastModelUnavailableError),
+        (400, {"error": {"message": "blocked", "type": "prompt_blocked", "code": "prompt_blocked"}},
+         AnyFastPromptBlockedError),
+        (403, {"error": {"message": "insufficient quota", "code": "insufficient_user_quota"}},
+         AnyFastQuotaExhaustedError),
+        (403, {"error": {"message": "Invalid token", "type": "new_api_error"}}, AnyFastAuthError),
+        (403, {"error": {"message": "Permission denied on the upstream", "type": "permission_error"}},
+         AnyFastRequestRefusedError),
+        (429, {"error": {"message": "upstream error", "type": "upstream_error", "code": 429}}, AnyFastRateLimitError),
+    ],
+)  # fmt: skip
+def test_failures_are_classified_by_meaning(status: int, body: dict, cls: type[AnyFastError]) -> None:
+    assert type(error_from_response(status, json.dumps(body))) is cls
+
+
+def test_errors_name_the_server_they_came_from() -> None:
+    assert AnyFastClient("https://www.anyfast.ai", "sk-x").source == "AnyFast"
+    assert AnyFastClient("http://gateway.example:3000", "sk-x").source == "the server (gateway.example)"
+    exc = error_from_response(500, b"oops", source="the server (gateway.example)")
+    assert exc.message.startswith("the server (gateway.example) answered HTTP 500")
+
+
+def test_a_per_minute_quota_without_a_hint_is_a_rate_limit_not_an_empty_balance() -> None:
+    failure = {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+               "violations": [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel"}]}  # fmt: skip
+    inner = {"error": {"code": 429, "message": "You exceeded your current quota.", "status": "RESOURCE_EXHAUSTED",
+                       "details": [failure]}}  # fmt: skip
+    outer = {"error": {"message": f"litellm.RateLimitError: VertexAIException - {json.dumps(inner)}", "code": "429"}}
+    assert type(error_from_response(429, json.dumps(outer))) is AnyFastRateLimitError

@@ -10,7 +10,9 @@ from pydantic import BaseModel
 
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.completion import check_answer, prepare_json_request, run_json_request
+from airflow_provider_anyfast.core.gemini_schema import gemini_schema
 from airflow_provider_anyfast.core.jsonmode import (
+    JsonCutOffError,
     OutputSchema,
     extract_json,
     finish_kind,
@@ -119,8 +121,9 @@ def test_response_format() -> None:
     assert response_format(None) == {"type": "json_object"} == response_format(None, use_json_schema=True)
     assert response_format(OutputSchema(Item)) == {"type": "json_object"}
     strict = response_format(OutputSchema(Item), use_json_schema=True)
-    assert strict == {"type": "json_schema", "json_schema": {"name": "Item", "schema": Item.model_json_schema(),
-                                                             "strict": True}}  # fmt: skip
+    sent = {"type": "object", "required": ["name", "qty"],
+            "properties": {"name": {"type": "string"}, "qty": {"type": "integer"}}}  # fmt: skip
+    assert strict == {"type": "json_schema", "json_schema": {"name": "Item", "schema": sent, "strict": True}}
 
 
 def test_reask_messages_extend_the_conversation() -> None:
@@ -205,3 +208,32 @@ def test_run_json_request_error_carries_cost(anyfast_server: AnyFastTestServer, 
     with pytest.raises(AnyFastQuotaExhaustedError) as info:
         run_json_request(client, body, None)
     assert info.value.attempts == 2 and info.value.usage and info.value.usage["total_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"order": {"id": 7, "items": [{"sku": "a"}], "note": "cut her',
+        '{"outer": [{"inner": 2}',
+        'x {"a": {"b": 1}, "c"',
+    ],
+)
+def test_a_cut_off_object_never_yields_an_inner_fragment(text: str) -> None:
+    """one-api reports a cut as ``stop``: the complete inner ``{...}`` must not pass for the answer."""
+    with pytest.raises(JsonCutOffError, match="cut off"):
+        extract_json(text)
+
+
+def test_gemini_schema_inlines_refs_and_marks_optional_fields_nullable() -> None:
+    schema = {
+        "$defs": {"Part": {"type": "object", "title": "Part", "properties": {"n": {"type": "integer"}}}},
+        "type": "object", "additionalProperties": False, "title": "Root",
+        "properties": {"part": {"$ref": "#/$defs/Part"}, "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                       "kind": {"const": "x"}, "tags": {"type": ["array", "null"], "items": {"type": "string"}}},
+    }  # fmt: skip
+    assert gemini_schema(schema) == {
+        "type": "object",
+        "properties": {"part": {"type": "object", "properties": {"n": {"type": "integer"}}},
+                       "note": {"type": "string", "nullable": True}, "kind": {"enum": ["x"]},
+                       "tags": {"type": "array", "items": {"type": "string"}, "nullable": True}},
+    }  # fmt: skip

@@ -27,6 +27,7 @@ from airflow_provider_anyfast.exceptions import (
     AnyFastError,
     AnyFastQuotaExhaustedError,
     AnyFastRateLimitError,
+    AnyFastRequestRefusedError,
     AnyFastRetryWaitTooLongError,
     AnyFastServerError,
     AnyFastTimeoutError,
@@ -219,7 +220,7 @@ def test_retries_run_out_over_http(anyfast_server: AnyFastTestServer, client: An
 NEVER_RETRIED = [
     (Fault("status", status=400), AnyFastBadRequestError),
     (Fault("status", status=401), AnyFastAuthError),
-    (Fault("status", status=403), AnyFastAuthError),
+    (Fault("status", status=403), AnyFastRequestRefusedError),
     (Fault("status", status=404), AnyFastBadRequestError),
     (Fault("status", status=413), AnyFastBadRequestError),
     (Fault("status", status=422), AnyFastBadRequestError),

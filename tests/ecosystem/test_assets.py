@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_anyfast.assets import declared_outlet, event_extra, records_asset
+from airflow_provider_anyfast.assets import NoOutletAssetWarning, declared_outlet, event_extra, records_asset
 from airflow_provider_anyfast.compat import Asset
 from airflow_provider_anyfast.operators.anyfast import AnyFastRecordsOperator
 from airflow_provider_anyfast.testing.server import AnyFastTestServer
@@ -35,10 +35,19 @@ def test_a_plain_output_path_is_declared_as_the_outlet() -> None:
     assert op.outlets == [records_asset("s3://bucket/tickets")] and op.outlet_asset == op.outlets[0]
 
 
-def test_a_templated_output_path_declares_nothing_unless_named() -> None:
-    assert records_operator(output_path="s3://bucket/tickets/{{ ds }}/").outlets == []
-    named = records_operator(output_path="s3://bucket/tickets/{{ ds }}/", outlet_asset="s3://bucket/tickets")
-    assert named.outlets == [records_asset("s3://bucket/tickets")]
+def test_a_templated_output_path_declares_the_fixed_folder_above_it() -> None:
+    assert records_operator(output_path="s3://bucket/tickets/{{ run_id }}/").outlets == [
+        records_asset("s3://bucket/tickets")
+    ]
+    assert records_operator(output_path="/data/rows/day={{ ds }}").outlets == [records_asset("/data/rows")]
+    named = records_operator(output_path="s3://bucket/tickets/{{ ds }}/", outlet_asset="s3://bucket/other")
+    assert named.outlets == [records_asset("s3://bucket/other")]
+
+
+def test_a_template_with_no_fixed_folder_warns_at_parse_time_with_the_fix() -> None:
+    for path in ("{{ params.out }}/rows", "s3://{{ params.bucket }}/rows"):
+        with pytest.warns(NoOutletAssetWarning, match="outlet_asset='s3://bucket/prefix'"):
+            assert records_operator(output_path=path).outlets == []
 
 
 def test_outlets_given_by_the_user_are_kept_and_not_doubled() -> None:

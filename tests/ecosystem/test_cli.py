@@ -86,7 +86,7 @@ def test_the_cli_lists_the_hook_and_tests_connections_usefully(server: AnyFastTe
 
     assert good[0] == 0 and "Connection success!" in good[1], good[1]
     assert "Connection failed!" in bad[1] and "rejected the API token (HTTP 401)" in bad[1], bad[1]
-    assert "password" in bad[1]  # says where to fix it
+    assert "API token" in bad[1]  # says where to fix it, in the form's words
     assert bad[0] == (1 if AIRFLOW_V3 else 0)  # 2.11's command exits 0 even when the test fails
     for _, output in (good, bad):
         assert TOKEN not in output and WRONG_TOKEN not in output

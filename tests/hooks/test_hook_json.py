@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from airflow_provider_anyfast.core.gemini_schema import gemini_schema
 from airflow_provider_anyfast.exceptions import (
     AnyFastConfigError,
     AnyFastFilteredOutputError,
@@ -69,7 +70,7 @@ def test_use_json_schema_sends_the_strict_schema(hook: AnyFastHook, anyfast_serv
     first, second = bodies(anyfast_server)
     assert first["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "Product", "schema": Product.model_json_schema(), "strict": True},
+        "json_schema": {"name": "Product", "schema": gemini_schema(Product.model_json_schema()), "strict": True},
     }
     assert "The JSON must validate" in first["messages"][0]["content"]  # the instructions carry it too
     assert second["response_format"] == {"type": "json_object"}

@@ -113,6 +113,19 @@ def test_providers_manager_knows_anyfast() -> None:
     assert behaviour["placeholders"]["extra__anyfast__model"] == "gemini-2.5-flash"
 
 
+def test_providers_page_links_existing_documentation() -> None:
+    """Airflow 3 takes the Providers page's docs link from the "Documentation" project URL."""
+    import importlib.metadata
+
+    from airflow import __version__ as airflow_version
+    from airflow.providers_manager import ProvidersManager
+
+    urls = dict(u.split(", ", 1) for u in importlib.metadata.metadata(PACKAGE_NAME).get_all("Project-URL") or [])
+    assert urls.get("Documentation") == "https://www.anyfast.ai"
+    if airflow_version.startswith("3."):
+        assert ProvidersManager().providers[PACKAGE_NAME].data["documentation-url"] == urls["Documentation"]
+
+
 # --- the airflow CLI (subprocesses: a few seconds each) ----------------------------------------
 
 #: Runs several airflow commands through the CLI's own entry point in one process: one import

@@ -66,6 +66,8 @@ def _files(server: AnyFastTestServer) -> list[list[str]]:
     """Per request, the data-URL types of its user message's image parts (what the server got)."""
     found = []
     for record in server.requests:
+        if record.method != "POST":  # the run's free model-list check
+            continue
         parts = record.body["messages"][-1]["content"]
         found.append(sorted(p["image_url"]["url"].split(";")[0][5:] for p in parts if p["type"] == "image_url"))
     return sorted(found)

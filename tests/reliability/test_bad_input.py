@@ -73,12 +73,14 @@ def test_template_field_the_records_lack(anyfast_server: AnyFastTestServer, set_
 def test_empty_record_set_is_a_clean_no_op(
     anyfast_server: AnyFastTestServer, set_conn: Any, dag_runner: Any, tmp_path: Path
 ) -> None:
-    """XCom mode returns no rows; storage mode (a real run) writes a manifest with zero counts."""
+    """An empty list is a no-op (XCom: no rows; storage: a manifest with zero counts); an empty *file*
+    is a wrong path or a broken upstream, so it fails, before anything is sent."""
     set_conn()
     assert operator(records=[]).execute({}) == []
     empty_file = tmp_path / "empty.jsonl"
     empty_file.write_text("")
-    assert operator(records=f"file://{empty_file}").execute({}) == []
+    with pytest.raises(ValueError, match="holds no record"):
+        operator(records=f"file://{empty_file}").execute({})
     body = """
     with DAG(DAG_ID, schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False) as dag:
         AnyFastRecordsOperator(task_id="t", records=[], prompt="x {{ record.id }}", output_path=OUT)

@@ -33,11 +33,13 @@ RETRY_WAIT_IN_LOG = re.compile(r"retrying in ([0-9.]+)s")
 
 @pytest.fixture
 def make_client(anyfast_server: AnyFastTestServer) -> Iterator[Any]:
-    """``make_client(max_retries)``: a client of the local server with millisecond backoff and a 1 s wait cap."""
+    """``make_client(max_retries)``: a client of the local server with millisecond backoff, a 1 s wait cap and
+    0.22 s of rate-limit waiting (four 0.05 s hints) per call."""
     made: list[AnyFastClient] = []
 
     def make(max_retries: int = 4) -> AnyFastClient:
-        policy = RetryPolicy(max_retries=max_retries, max_retry_wait=1.0, backoff_initial=0.01, backoff_max=0.05)
+        policy = RetryPolicy(max_retries=max_retries, max_retry_wait=1.0, backoff_initial=0.01, backoff_max=0.05,
+                             rate_limit_budget=0.22)  # fmt: skip
         made.append(AnyFastClient(anyfast_server.base_url, anyfast_server.token, retry=policy, pool_size=8))
         return made[-1]
 
@@ -69,6 +71,7 @@ def test_sustained_429s_halve_concurrency_and_it_grows_back(
     anyfast_server.push_fault(Fault("rate_limit", retry_after_ms=10), times=60)
     records = kit.make_records(200)
     caplog.set_level(logging.INFO, logger="airflow_provider_anyfast")
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_anyfast.retry")  # a records run's retries: DEBUG
 
     client = make_client(max_retries=60)  # the burst is FIFO: one record may draw many of them in a row
     engine, rows = run_engine(client, records, max_concurrency=8, progress_interval=0.0001)
@@ -85,11 +88,12 @@ def test_sustained_429s_halve_concurrency_and_it_grows_back(
 def test_retry_waits_are_capped_and_attempts_bounded(
     anyfast_server: AnyFastTestServer, make_client: Any, caplog: pytest.LogCaptureFixture, kit: Any
 ) -> None:
-    """Hinted waits are honoured up to max_retry_wait, backoff stays under backoff_max, attempts <= max_retries+1."""
+    """Hinted waits are honoured up to max_retry_wait and rate limits retried within rate_limit_budget; backoff stays
+    under backoff_max, server failures get at most max_retries+1 attempts."""
     anyfast_server.add_rule("rec-00000", Fault("rate_limit", retry_after=0.05))  # always, within the cap
     anyfast_server.add_rule("rec-00001", Fault("server_error", status=503))  # always, no hint: backoff
     anyfast_server.add_rule("rec-00002", Fault("rate_limit", retry_after=30))  # past the 1 s cap: fail at once
-    caplog.set_level(logging.WARNING, logger="airflow_provider_anyfast.retry")
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_anyfast.retry")  # a records run's retries: DEBUG
 
     _, rows = run_engine(make_client(max_retries=4), kit.make_records(3), max_concurrency=1)
 
@@ -98,8 +102,8 @@ def test_retry_waits_are_capped_and_attempts_bounded(
     assert (backoff["status"], backoff["error"]["type"], backoff["attempts"]) == ("error", "server_error", 5)
     assert (too_long["status"], too_long["error"]["type"], too_long["attempts"]) == ("error", "retry_wait_too_long", 1)
     assert "max_retry_wait" in too_long["error"]["message"]
-    per_record = Counter(kit.record_of(r.body) for r in anyfast_server.requests)
-    assert per_record == {"rec-00000": 5, "rec-00001": 5, "rec-00002": 1}, "max_retries=4: at most 5 requests each"
+    per_record = Counter(kit.record_of(r.body) for r in anyfast_server.requests if r.method == "POST")
+    assert per_record == {"rec-00000": 5, "rec-00001": 5, "rec-00002": 1}, "0.22 s budget / 0.05 s hints; max_retries=4"
     waits = retry_waits(caplog)
     assert len(waits) == 8  # 4 retries each for the first two records, none for the refused wait
     assert waits[:4] == [0.05] * 4, "the server's Retry-After is what we wait"
@@ -152,6 +156,6 @@ def test_airflow_task_retry_resends_only_unfinished_records(
     assert "ended without a valid answer" in run.output  # try 1 failed on the error rate
     rows = kit.exactly_once(kit.folder_rows(out))
     assert set(rows) == {r["id"] for r in records} and {r["status"] for r in rows.values()} == {"success"}
-    per_record = Counter(kit.record_of(r.body) for r in anyfast_server.requests)
+    per_record = Counter(kit.record_of(r.body) for r in anyfast_server.requests if r.method == "POST")
     # The failed ones: max_retries + 1 requests in try 1 (no more: the layers add, not multiply), 1 in try 2.
     assert per_record == {r["id"]: 1 for r in records} | {"rec-00003": max_retries + 2, "rec-00007": max_retries + 2}

@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_provider_anyfast.core.client import AnyFastClient
@@ -35,14 +35,14 @@ from airflow_provider_anyfast.core.records.rows import (
     skipped_row,
     success_row,
 )
+from airflow_provider_anyfast.core.records.runlog import RetryTally
+from airflow_provider_anyfast.core.records.stopping import StopRule
 from airflow_provider_anyfast.core.records.store import RowSink
 from airflow_provider_anyfast.core.records.workers import WorkerPool
 from airflow_provider_anyfast.core.retry import CallHooks
 from airflow_provider_anyfast.exceptions import (
-    AnyFastAuthError,
     AnyFastError,
     AnyFastOutputError,
-    AnyFastQuotaExhaustedError,
     AnyFastRateLimitError,
 )
 
@@ -53,6 +53,7 @@ _TICK = 0.2
 _STATUS_OF_OUTPUT_ERROR = {
     "truncated": RowStatus.TRUNCATED,
     "filtered": RowStatus.FILTERED,
+    "prompt_blocked": RowStatus.FILTERED,
     "invalid_output": RowStatus.INVALID_OUTPUT,
 }
 
@@ -69,9 +70,6 @@ class _Aborted(AnyFastError):
     kind = "aborted"
 
 
-FATAL = (AnyFastAuthError, AnyFastQuotaExhaustedError, _BudgetSpent)
-
-
 @dataclass(frozen=True, slots=True)
 class WorkItem:
     """One record, ready to send: its id, the request body, and a token estimate for limits.
@@ -83,6 +81,7 @@ class WorkItem:
     body: dict[str, Any]
     estimate: int
     key_body: dict[str, Any] | None = None
+    kept: dict[str, Any] | None = None  # the record's keep_fields, copied into its row
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +145,17 @@ class RecordEngine:
         self.counts = RunCounts()
         self.meter = meter or RunMeter()
         self.meter.counts = self.counts  # reports read the engine's own totals
+        self.retries = RetryTally()
         self.progress = Progress(total, settings.progress_interval, log, price=settings.price)
+        self.progress.notes = self.retries.take
         self.stopped: AnyFastError | None = None
+        self.stop_cause: AnyFastError | None = None  # the failure every record would get, when that stopped the run
+        self.stop_rule = StopRule()
         self._done: queue.Queue[tuple[str, ResultRow]] = queue.Queue()
         self._in_flight = 0
         self._attempt = threading.local()  # per worker thread: when its current request was sent
         self._last_flush = time.monotonic()
+        self._kept: dict[Any, dict[str, Any]] = {}  # keep_fields of records whose row is not written yet
 
     def run(self, items: Iterable[WorkItem | ResultRow]) -> RunCounts:
         """Process every item; rows already decided (refused records) go straight to the sink.
@@ -165,6 +169,8 @@ class RecordEngine:
             for item in items:
                 if self.cancel.is_set():
                     break
+                if isinstance(item, WorkItem) and item.kept is not None:
+                    self._kept[item.record_id] = item.kept
                 if isinstance(item, ResultRow):
                     self._write(item)
                 elif self.stopped is not None:
@@ -256,6 +262,9 @@ class RecordEngine:
         self._last_flush = time.monotonic()
 
     def _write(self, row: ResultRow) -> None:
+        kept = self._kept.pop(row.id, None)
+        if kept is not None:
+            row = replace(row, input=kept)
         self.sink.append(row)
         self.counts.add(row)
 
@@ -283,18 +292,20 @@ class RecordEngine:
                 raise self._budget_spent()
             reserved = True
             hooks = CallHooks(before_attempt=lambda: self._before_attempt(item), on_retry=self._on_retry,
-                              cancel=self.cancel)  # fmt: skip
+                              cancel=self.cancel, log_retries=False)  # fmt: skip
             result = run_json_request(
                 self.client, item.body, self.schema, max_output_retries=self.settings.max_output_retries, hooks=hooks
             )
             self.concurrency.on_success()
+            self.stop_rule.success()
             row = success_row(
                 item.record_id, result.json_value, model=result.completion.model or model,
                 finish_reason=result.completion.finish_reason, usage=result.usage, attempts=result.attempts,
             )  # fmt: skip
         except Exception as exc:  # one record's failure is its row, whatever it was
             row = row_for_error(item.record_id, exc, model)
-            if isinstance(exc, FATAL) and self.stopped is None:
+            stops = isinstance(exc, _BudgetSpent) or self.stop_rule.stops_the_run(exc)
+            if stops and self.stopped is None and isinstance(exc, AnyFastError):
                 self._stop(exc)
         spent = int((row.usage or {}).get("total_tokens") or 0)
         if reserved:
@@ -323,6 +334,7 @@ class RecordEngine:
 
     def _on_retry(self, exc: AnyFastError, wait: float) -> None:
         self.meter.on_retry(rate_limited=exc.status == 429)
+        self.retries.add(exc, wait)
         if isinstance(exc, AnyFastRateLimitError):
             self.concurrency.on_rate_limited()
 
@@ -336,5 +348,6 @@ class RecordEngine:
         if isinstance(exc, _BudgetSpent):
             self.stopped = exc
         else:
+            self.stop_cause = exc
             self.stopped = _Aborted(f"not sent: an earlier request failed with {exc.kind}: {exc.message}")
         log.error("AnyFast run stops sending new requests: %s", self.stopped.message)

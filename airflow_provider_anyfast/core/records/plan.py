@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_anyfast.core.records.engine import WorkItem
-from airflow_provider_anyfast.core.records.prompt import PromptTemplate, TemplateFieldError
+from airflow_provider_anyfast.core.records.prompt import PromptTemplate, TemplateRenderError
 from airflow_provider_anyfast.core.records.reuse import request_key
 from airflow_provider_anyfast.core.records.rows import ResultRow, invalid_record_row
 from airflow_provider_anyfast.core.records.source import SourceItem, record_id
@@ -37,6 +37,23 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _unencodable(messages: list[dict[str, Any]]) -> str | None:
+    """Why the prompt cannot be sent as UTF-8 (a lone surrogate from a bad decode), else None."""
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, str):
+            continue
+        try:
+            content.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = content[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+            return (
+                f"its prompt holds text that cannot be encoded as UTF-8 ({bad} at character {exc.start}: "
+                "a lone surrogate, usually from text decoded wrongly upstream); fix or drop it in the input"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class RecordsJob:
     """What to ask for each record: template, model and checked parameters."""
@@ -48,6 +65,14 @@ class RecordsJob:
     max_input_tokens: int = DEFAULT_CONTEXT_TOKENS
     schema_json: Mapping[str, Any] | None = None
     attachments: RecordAttachments | None = None
+    keep_fields: tuple[str, ...] = ()
+
+    def kept(self, item: SourceItem) -> dict[str, Any] | None:
+        """The record's ``keep_fields`` (None for a field it lacks), or None when none are kept."""
+        if not self.keep_fields:
+            return None
+        value = item.value if isinstance(item.value, Mapping) else {}
+        return {name: value.get(name) for name in self.keep_fields}
 
     def settings_fingerprint(self) -> dict[str, str]:
         """Digests of what shapes the answers, compared key by key on resume."""
@@ -77,8 +102,11 @@ class RecordsJob:
             return row_id, None, f"record {row_id!r} is {kind}, not a JSON object (mapping)"
         try:
             messages = self.template.messages(item.value)
-        except TemplateFieldError as exc:
+        except TemplateRenderError as exc:
             return row_id, None, f"record {row_id!r}: {exc}"
+        unencodable = _unencodable(messages)
+        if unencodable is not None:
+            return row_id, None, f"record {row_id!r}: {unencodable}"
         size = PromptTemplate.estimate_tokens(messages)
         if size + self.completion_estimate() > self.max_input_tokens:
             return (
@@ -156,9 +184,11 @@ def work(job: RecordsJob, items: Iterable[SourceItem], done: set[Any] | None = N
         row_id, messages, problem = job.prepare(item)
         if row_id in done:
             continue
+        kept = job.kept(item)
         if messages is None:
-            yield invalid_record_row(row_id, problem or "record refused")
+            yield replace(invalid_record_row(row_id, problem or "record refused"), input=kept)
         elif job.attachments is not None:
-            yield job.attachments.request(job, row_id, item.value, messages)  # the files are read here
+            ready = job.attachments.request(job, row_id, item.value, messages)  # the files are read here
+            yield replace(ready, kept=kept) if isinstance(ready, WorkItem) else replace(ready, input=kept)
         else:
-            yield WorkItem(row_id, job.body(messages), PromptTemplate.estimate_tokens(messages) + completion)
+            yield WorkItem(row_id, job.body(messages), PromptTemplate.estimate_tokens(messages) + completion, kept=kept)

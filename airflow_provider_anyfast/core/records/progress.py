@@ -35,6 +35,7 @@ class Progress:
         self.price = price  # with a price, the line shows the estimated cost so far
         self.started = clock()
         self._next = self.started + interval
+        self.notes: Callable[[], str] | None = None  # more to say on each line (the retries since the last)
 
     def seconds_to_next(self) -> float:
         return max(0.01, self._next - self.clock())
@@ -69,4 +70,4 @@ class Progress:
             f"AnyFast progress: {done} records, {rate:.1f} records/s{eta}, "
             f"{counts.requests} requests, tokens {usage.get('total_tokens', 0)} "
             f"(cached {usage.get('cached_tokens', 0)}){cost}, failures: {failures or 'none'}, concurrency {concurrency}"
-        )
+        ) + (f", {self.notes()}" if self.notes is not None else "")

@@ -1,15 +1,17 @@
-"""Per-record prompts: a Jinja template rendered with ``record`` (and run-level values).
+"""Per-record prompts: a Jinja template rendered with ``record`` and the task's template context.
 
 The fixed parts (JSON instructions with the schema, then the system prompt) come first
 and the record last, so consecutive requests share the longest prefix the provider can
 cache. A template that names a field a record lacks fails for that record with the
-field's name, never with an empty string in the prompt.
+field's name, never with an empty string in the prompt; one that fails at run time for
+one record (``round`` on a string, a division by zero) fails that record only.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,7 +30,11 @@ def _tojson(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=indent, default=str)
 
 
-class TemplateFieldError(ValueError):
+class TemplateRenderError(ValueError):
+    """The prompt template cannot be rendered for one record: that record's error row."""
+
+
+class TemplateFieldError(TemplateRenderError):
     """A record lacks a field the prompt template refers to."""
 
 
@@ -66,18 +72,39 @@ class PromptTemplate:
         The template, the fixed messages (system prompt, schema), and only the run values the
         template uses: a new run_id or ts must not stop a rerun from resuming.
         """
-        used = {key: value for key, value in self.context.items() if key in self._names}
+        used = {key: self.context[key] for key in sorted(self._names) if key != "record" and key in self.context}
         return [self.source, self._head, used]
 
     def render(self, record: Any) -> str:
-        """The user message for ``record``; TemplateFieldError names a missing field."""
+        """The user message for ``record``; TemplateRenderError says why it cannot be made.
+
+        The context is looked up, not copied: Airflow's context has lazy and deprecated
+        entries that must only be read when the template names them.
+        """
+        template = self._template
+        names = ChainMap({"record": record}, self.context, template.globals)
         try:
-            return self._template.render(self.context, record=record)
+            return template.environment.concat(
+                template.root_render_func(template.new_context(names, shared=True))  # type: ignore[arg-type]
+            )
         except jinja2.UndefinedError as exc:
-            match = _MISSING.search(str(exc))
-            name = next((g for g in match.groups() if g), None) if match else None
-            what = f"field {name!r}" if name else f"a value ({exc})"
-            raise TemplateFieldError(f"the prompt template refers to {what}, which the record does not have") from None
+            raise TemplateFieldError(self._undefined(str(exc), record)) from None
+        except Exception as exc:  # a filter or expression that fails on this record's values
+            raise TemplateRenderError(f"the prompt template failed: {type(exc).__name__}: {exc}") from None
+
+    def _undefined(self, error: str, record: Any) -> str:
+        match = _MISSING.search(error)
+        name = next((g for g in match.groups() if g), None) if match else None
+        if name is None:
+            return f"the prompt template refers to a value that is undefined ({error})"
+        if f"'{name}' is undefined" in error:  # a top-level name, not a field of record
+            if isinstance(record, Mapping) and name in record:
+                return f"the prompt template uses {name!r}, which is undefined: did you mean record.{name}?"
+            return (
+                f"the prompt template uses {name!r}, which is undefined: the prompt sees 'record' and the "
+                "task's template context (params, run_id, dag_run, macros, var, ...)"
+            )
+        return f"the prompt template refers to field {name!r}, which the record does not have"
 
     def messages(self, record: Any) -> list[dict[str, Any]]:
         """System parts first (shared by every record), the record's own text last."""

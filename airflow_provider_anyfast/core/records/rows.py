@@ -52,6 +52,7 @@ class ResultRow:
     attempts: int = 0
     cached: bool = False
     shared: bool = False
+    input: dict | None = None  # the record's fields named by keep_fields, when set
 
     @property
     def ok(self) -> bool:
@@ -59,8 +60,8 @@ class ResultRow:
         return self.status is RowStatus.SUCCESS
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict with every key present (None when not applicable)."""
-        return {
+        """JSON-ready dict with every key present (None when not applicable); ``input`` with keep_fields."""
+        found = {
             "id": self.id,
             "status": self.status.value,
             "output": self.output,
@@ -73,6 +74,9 @@ class ResultRow:
             "cached": self.cached,
             "shared": self.shared,
         }
+        if self.input is not None:
+            found["input"] = self.input
+        return found
 
     def to_json_line(self) -> bytes:
         """One compact UTF-8 JSON line, newline included, as row files hold it."""
@@ -94,6 +98,7 @@ class ResultRow:
             attempts=int(d.get("attempts") or 0),
             cached=bool(d.get("cached", False)),
             shared=bool(d.get("shared", False)),
+            input=d.get("input"),
         )
 
 

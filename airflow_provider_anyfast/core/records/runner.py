@@ -23,10 +23,13 @@ from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordE
 from airflow_provider_anyfast.core.records.lease import LeaseLostError
 from airflow_provider_anyfast.core.records.meter import Report, RunMeter
 from airflow_provider_anyfast.core.records.plan import Plan, RecordsJob, plan, work
+from airflow_provider_anyfast.core.records.preflight import check_model_served
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
-from airflow_provider_anyfast.core.records.source import SourceItem
+from airflow_provider_anyfast.core.records.runlog import start_line
+from airflow_provider_anyfast.core.records.source import EmptyInputError, SourceItem
 from airflow_provider_anyfast.core.records.store import RowSink, RowStorageError, RowStore
+from airflow_provider_anyfast.exceptions import AnyFastError
 
 log = logging.getLogger("airflow_provider_anyfast.records")
 
@@ -59,6 +62,7 @@ class RunSpec:
     cache: ResultCache | None = None
     dedup: bool = True
     report: Report | None = None  # gets the run's metrics once per progress interval and at the end
+    input_uri: str | None = None  # storage input: it must hold at least one record
 
 
 def run_records(
@@ -78,6 +82,11 @@ def run_records(
     cancel = cancel if cancel is not None else threading.Event()
     keys: set[str] | None = set() if spec.cache is not None else None
     checked = plan(spec.job, source(), keys)
+    if checked.total == 0 and spec.input_uri is not None:
+        raise EmptyInputError(
+            f"records {spec.input_uri} holds no record (its JSON Lines files are empty): nothing to do. Check the "
+            "path, or the upstream task that writes it."
+        )
     if checked.total and checked.refused / checked.total > spec.max_error_rate:
         raise RecordsRefusedError(
             f"{checked.refused} of {checked.total} records cannot be sent, more than max_error_rate="
@@ -125,6 +134,9 @@ def _run(
     if spec.cache is not None and keys:
         found = spec.cache.load(keys)
         log.info("Cache %s answers %d of %d distinct requests", spec.cache.root, found, len(keys))
+    log.info("%s", _start_line(spec, checked.total, checked.refused))
+    if checked.total - checked.refused > len(done):
+        check_model_served(client, spec.job.model)  # free: a typo fails here, before any paid request
     meter = RunMeter(spec.job.model, spec.engine.price, spec.report)
     engine = RecordEngine(
         client, spec.schema, sink, spec.engine, total=checked.total - len(done), cancel=cancel, reuse=reuse,
@@ -182,6 +194,8 @@ def _run(
     if price is not None:
         summary["estimated_cost"] = round(price.cost(summary.get("usage")), 6)
         log.info("Estimated cost of the rows in %s: %.4f", spec.location, summary["estimated_cost"])
+    if engine.stop_cause is not None:
+        raise stopped_error(engine.stop_cause, summary, spec.location)
     _judge(summary, checked.total, spec)
     return summary
 
@@ -199,6 +213,34 @@ def _accepts(schema: OutputSchema | None) -> Callable[[Any], bool] | None:
         return True
 
     return accept
+
+
+def stopped_error(cause: AnyFastError, summary: dict[str, Any], location: str) -> AnyFastError:
+    """The run's error when it stopped for a failure every record would get: that failure, with the rows' summary."""
+    unsent = int((summary.get("counts") or {}).get(RowStatus.ERROR.value, 0))
+    error = type(cause)(
+        f"The run stopped sending: {cause.message}. Every record would fail the same way, so the records not "
+        f"yet sent were not sent ({unsent} error row(s) in {location}); fix the cause, then rerun. An Airflow retry "
+        "cannot help.",
+        status=cause.status, code=cause.code, type=cause.type, request_id=cause.request_id,
+    )  # fmt: skip
+    error.source, error.attempts = cause.source, cause.attempts
+    error.summary = summary  # type: ignore[attr-defined]
+    return error
+
+
+def _start_line(spec: RunSpec, total: int, refused: int) -> str:
+    settings = spec.engine
+    limits = {
+        "max_concurrency": settings.max_concurrency, "requests_per_minute": settings.requests_per_minute,
+        "tokens_per_minute": settings.tokens_per_minute, "max_total_tokens": settings.max_total_tokens,
+        "max_cost": settings.max_cost, "max_error_rate": spec.max_error_rate,
+    }  # fmt: skip
+    cache = f"{spec.cache.root}" if spec.cache is not None else "off"
+    return start_line(
+        records=total, refused=refused, source=spec.input_uri or "the task's record list", model=spec.job.model,
+        output=spec.location, limits=limits, cache=f"{cache}, dedup {'on' if spec.dedup else 'off'}",
+    )  # fmt: skip
 
 
 def _judge(summary: dict[str, Any], total: int, spec: RunSpec) -> None:

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
+import posixpath
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-RECORD_SUFFIXES = (".jsonl", ".ndjson", ".json")
+RECORD_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonlines")
 _GZIP_SUFFIX = ".gz"
+log = logging.getLogger("airflow_provider_anyfast.records")
+
+
+class EmptyInputError(ValueError):
+    """The input holds no record at all: a wrong path or an upstream that wrote nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +59,37 @@ def iter_source(records: Any) -> Iterator[SourceItem]:
             "UPath, ObjectStoragePath) to a JSON Lines file or folder; "
             f"got {type(records).__name__}{hint}"
         )
-    if not records.exists():
-        raise FileNotFoundError(f"records path {records} does not exist")
+    yield from iter_files(input_files(records, warn=False))
+
+
+def input_files(root: Any, *, warn: bool = True) -> list[Any]:
+    """The JSON Lines files of a path, in name order; logs (once) what a folder holds besides.
+
+    Read whatever its case or name: ``.JSONL``, ``.ndjson``, ``.json``, Hadoop/Spark
+    ``part-00000`` files, each optionally ``.gz``. Names starting with ``_`` or ``.``
+    (``_SUCCESS``, ``.crc`` files) are markers and skipped quietly.
+    """
+    if not root.exists():
+        raise FileNotFoundError(f"records path {root} does not exist")
+    skipped: list[str] = []
+    files = list(_record_files(root, skipped))
+    if warn and skipped:
+        shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        log.warning(
+            "records %s: skipped %d file(s) that are not JSON Lines by their name: %s. Records are read from "
+            "*.jsonl, *.ndjson, *.json and suffix-less part files (any case, optionally .gz).",
+            root, len(skipped), shown,
+        )  # fmt: skip
+    if not files:
+        what = f"no JSON Lines file in folder {root}" if root.is_dir() else f"{root} is not a file"
+        raise EmptyInputError(f"records: {what}" + (f" (it holds {', '.join(skipped[:5])})" if skipped else ""))
+    return files
+
+
+def iter_files(files: list[Any]) -> Iterator[SourceItem]:
+    """The records of ``files`` in order, numbered from 0 across them."""
     position = 0
-    for path in _record_files(records):
+    for path in files:
         for item in _iter_file(path, position):
             yield item
             position = item.position + 1
@@ -93,12 +127,16 @@ def _is_pathlike(obj: Any) -> bool:
 
 
 def _is_record_file(name: str) -> bool:
-    if name.endswith(_GZIP_SUFFIX):
-        name = name[: -len(_GZIP_SUFFIX)]
-    return name.endswith(RECORD_SUFFIXES)
+    """JSON Lines by name, whatever the case: a record suffix, or none at all (``part-00000``)."""
+    name = name.lower().removesuffix(_GZIP_SUFFIX)
+    return name.endswith(RECORD_SUFFIXES) or not posixpath.splitext(name)[1]
 
 
-def _record_files(root: Any) -> Iterator[Any]:
+def _is_json_array_name(name: str) -> bool:
+    return name.lower().removesuffix(_GZIP_SUFFIX).endswith(".json")
+
+
+def _record_files(root: Any, skipped: list[str]) -> Iterator[Any]:
     """Files to read, in name order, descending into sub-folders where they sort."""
     if not root.is_dir():
         yield root
@@ -109,15 +147,48 @@ def _record_files(root: Any) -> Iterator[Any]:
         if child.name.startswith(("_", ".")):
             continue
         if child.is_dir():
-            yield from _record_files(child)
+            yield from _record_files(child, skipped)
         elif _is_record_file(child.name):
             yield child
+        else:
+            skipped.append(child.name)
+
+
+def _opened(path: Any, raw: Any) -> Any:
+    return gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(_GZIP_SUFFIX) else raw
+
+
+def _starts_with_array(path: Any) -> bool:
+    """True when a ``.json`` file holds one JSON array (read whole) rather than JSON Lines."""
+    try:
+        with path.open("rb") as raw:
+            head = _opened(path, raw).read(256).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        return False  # the line reader reports the broken file as a record problem
+    return bool(head.startswith(b"["))
+
+
+def _iter_array(path: Any, first_position: int) -> Iterator[SourceItem]:
+    """A ``.json`` file holding one array: each element is a record (the file is loaded whole)."""
+    with path.open("rb") as raw:
+        data = _opened(path, raw).read()
+    try:
+        values = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problem = f"{path} starts like a JSON array but is not valid JSON ({exc}); JSON Lines expected"
+        yield SourceItem(first_position, None, problem, str(path))
+        return
+    for index, value in enumerate(values):
+        yield SourceItem(first_position + index, value, None, f"{path}[{index}]")
 
 
 def _iter_file(path: Any, first_position: int) -> Iterator[SourceItem]:
+    if _is_json_array_name(path.name) and _starts_with_array(path):
+        yield from _iter_array(path, first_position)
+        return
     position, line_no = first_position, 0
     with path.open("rb") as raw:
-        stream: Any = gzip.GzipFile(fileobj=raw) if path.name.endswith(_GZIP_SUFFIX) else raw
+        stream: Any = _opened(path, raw)
         try:
             # readline, not iteration: Airflow 2.11 wraps storage files in an object without __iter__
             for line_no, line in enumerate(iter(stream.readline, b""), start=1):

@@ -153,7 +153,7 @@ def test_a_rerun_skips_finished_documents_and_sends_the_fixed_one(
     anyfast_server.reset()
     run(anyfast_server, run_spec, records, RowStore(out))
     assert anyfast_server.request_count() == 1  # a and b already have success rows
-    [body] = [r.body for r in anyfast_server.requests]
+    [body] = [r.body for r in anyfast_server.requests if r.method == "POST"]
     assert body["messages"][-1]["content"][1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
 
 
@@ -175,7 +175,7 @@ def test_a_template_can_name_several_files_and_a_missing_field_is_named(
     ]
     rows = run(anyfast_server, RunSpec(job=job, schema=None, engine=EngineSettings(), max_error_rate=0.5), records)
     assert "field 'extra'" in rows["no-extra"]["error"]["message"]
-    [body] = [r.body for r in anyfast_server.requests]
+    [body] = [r.body for r in anyfast_server.requests if r.method == "POST"]
     kinds = [p["image_url"]["url"].split(";")[0] for p in body["messages"][-1]["content"][1:]]
     assert kinds == ["data:application/pdf", "data:image/png", "data:image/jpeg"]
 

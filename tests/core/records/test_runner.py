@@ -16,10 +16,11 @@ from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordE
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.rows import ResultRow
-from airflow_provider_anyfast.core.records.runner import ErrorRateExceededError, RunSpec, run_records
+from airflow_provider_anyfast.core.records.runner import RunSpec, run_records
 from airflow_provider_anyfast.core.records.source import iter_source
 from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowStore
 from airflow_provider_anyfast.core.retry import RetryPolicy
+from airflow_provider_anyfast.exceptions import AnyFastAuthError
 from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
 
 FAST = RetryPolicy(max_retries=3, max_retry_wait=5.0, backoff_initial=0.01, backoff_max=0.05)
@@ -95,19 +96,18 @@ def test_cancel_flushes_rows_already_written_to_storage(anyfast_server: AnyFastT
     assert anyfast_server.request_count() == 2
 
 
-def test_a_rejected_token_stops_the_run_and_never_shows_up(
+def test_a_rejected_token_fails_before_any_record_and_never_shows_up(
     anyfast_server: AnyFastTestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "sk-wrong-secret-0123456789"
     client = AnyFastClient(anyfast_server.base_url, secret, retry=FAST)
     caplog.set_level(logging.DEBUG)
-    with pytest.raises(ErrorRateExceededError) as failed:
+    with pytest.raises(AnyFastAuthError, match="nothing was sent") as failed:
         run_records(client, spec(), lambda: iter_source(records(4)), MemoryRowSink())
-    rows = {row["id"]: row for row in failed.value.summary["rows"]}
-    assert rows["r0"]["error"]["type"] == "auth" and rows["r0"]["error"]["status"] == 401
-    assert {rows[f"r{i}"]["error"]["type"] for i in (1, 2, 3)} == {"aborted"}
-    assert anyfast_server.request_count() == 1  # no other record could get past a bad token
-    everything = json.dumps(failed.value.summary) + str(failed.value) + caplog.text + repr(client)
+    assert failed.value.status == 401
+    assert anyfast_server.request_count() == 0  # found by the free model list: no record paid for
+    assert anyfast_server.request_count("/v1/models") == 1
+    everything = str(failed.value) + repr(failed.value) + caplog.text + repr(client)
     assert secret not in everything
 
 
