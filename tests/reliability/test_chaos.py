@@ -45,16 +45,6 @@ with DAG(DAG_ID, schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchu
 """
 
 
-def max_in_window(times: list[float], width: float) -> int:
-    """The most requests that started within any ``width``-second window."""
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= width:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 @pytest.mark.slow
 def test_chaos_every_record_accounted_for_once(
     anyfast_server: AnyFastTestServer, set_conn: Any, dag_runner: Any, kit: Any, tmp_path: Path
@@ -102,13 +92,5 @@ def test_chaos_every_record_accounted_for_once(
         assert not {"truncated", "filtered"} & set(faults[:-1]), (rid, faults)
         asks = 1 + faults[:-1].count("invalid_json")
         assert len(requests) <= asks * (MAX_RETRIES + 1), (rid, faults)
-
-    # The client-side rate limit, measured at the server: the configured rate plus its one-second burst.
-    per_second = RPM / 60.0
-    starts = [entry.time for entry in log]
-    # A request reaches the server a little after it leaves the bucket, and that delay varies (threads,
-    # a busy 2-core machine): allow a quarter of a second's worth of requests for it.
-    tolerance = per_second * 0.25 + 2
-    assert max_in_window(starts, 5.0) <= per_second * 5 + per_second + tolerance
-    whole_run = starts[-1] - starts[0]
-    assert len(starts) <= per_second * whole_run + per_second + tolerance
+    # The rate the limiter holds is a speed: benchmarks/bench_ratelimit.py measures it at the server, and
+    # tests/core/records/test_limits.py checks the bucket's arithmetic on an injected clock.
