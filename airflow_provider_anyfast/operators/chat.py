@@ -17,8 +17,8 @@ from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.params import validate_params
 from airflow_provider_anyfast.core.records.meter import MeterDelta
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook, Messages
-from airflow_provider_anyfast.operators.observability import ChatObservability, stats_reporter
 from airflow_provider_anyfast.operators.arguments import operator_label, own_arguments, split_api_params
+from airflow_provider_anyfast.operators.observability import ChatObservability, stats_reporter
 
 Schema = type[BaseModel] | Mapping[str, Any]
 
