@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from airflow_provider_anyfast.core.outcome import Cost
+
 
 class AnyFastError(Exception):
     """Base class of every error this provider raises about a call to AnyFast."""
@@ -33,9 +35,18 @@ class AnyFastError(Exception):
         self.type = type
         self.request_id = request_id
         self.retry_after = retry_after
-        self.attempts = 0
-        self.usage: dict[str, int] | None = None
+        self.cost = Cost()  # what the call spent before failing: set by the retry loop, added to by re-asks
         self.source = "AnyFast"  # who answered: "the server (host)" for a base URL that is not AnyFast's
+
+    @property
+    def attempts(self) -> int:
+        """Attempts the failed call made; every one may have been billed."""
+        return self.cost.attempts
+
+    @property
+    def usage(self) -> dict[str, int] | None:
+        """Tokens the failed call used (answers that came back unusable), or None."""
+        return self.cost.usage_or_none
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -106,9 +117,17 @@ class AnyFastServerError(AnyFastError):
 
 
 class AnyFastConnectionError(AnyFastError):
-    """The connection failed or dropped before an answer; retried."""
+    """The connection failed or dropped before an answer; retried.
+
+    ``sent`` is False when no connection was made (refused, unknown host, connect
+    timeout): the server never saw the request, so that attempt was not billed.
+    """
 
     kind: ClassVar[str] = "connection"
+
+    def __init__(self, message: str, *, sent: bool = True, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.sent = sent
 
 
 class AnyFastTimeoutError(AnyFastConnectionError):

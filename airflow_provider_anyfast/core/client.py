@@ -1,8 +1,8 @@
-"""The HTTP client: one pooled session, explicit timeouts, errors mapped to classes.
+"""The HTTP client: one transport, explicit timeouts, errors mapped to classes.
 
-Thread-safe for concurrent calls (requests' Session with a connection pool sized for
-the callers); retries live in ``retry.py``, not in the transport. The token is held
-in the session's headers only: it is never part of a URL, a repr or an error message.
+Thread-safe for concurrent calls (``transport.py``'s urllib3 pools, sized for the
+callers); retries live in ``retry.py``, not in the transport. The token is held in the
+transport's headers only: it is never part of a URL, a repr or an error message.
 """
 
 from __future__ import annotations
@@ -13,29 +13,24 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-
 from airflow_provider_anyfast import __version__
 from airflow_provider_anyfast.core.jsonmode import finish_kind
-from airflow_provider_anyfast.core.network import describe_network_error
+from airflow_provider_anyfast.core.outcome import Cost
 from airflow_provider_anyfast.core.responses import ChatCompletion, ChatCompletionChunk, assemble_stream
 from airflow_provider_anyfast.core.retry import (
-    CallHooks,
+    CallObserver,
     RetryPolicy,
     call_with_retries,
     retry_after_from_headers,
 )
 from airflow_provider_anyfast.core.secrets import secret_forms
-from airflow_provider_anyfast.core.transport import FastJsonPost
+from airflow_provider_anyfast.core.transport import Reply, Transport
 from airflow_provider_anyfast.exceptions import (
     AnyFastConfigError,
-    AnyFastConnectionError,
     AnyFastError,
     AnyFastFilteredOutputError,
     AnyFastInvalidOutputError,
     AnyFastStreamError,
-    AnyFastTimeoutError,
     error_from_response,
 )
 
@@ -73,10 +68,14 @@ def redact_url(url: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CallResult:
-    """A completion and how many attempts it took (every attempt may be billed)."""
+    """A completion and what getting it cost: attempts (every one may be billed) and the answer's usage."""
 
     completion: ChatCompletion
-    attempts: int
+    cost: Cost
+
+    @property
+    def attempts(self) -> int:
+        return self.cost.attempts
 
 
 class ChatStream:
@@ -112,7 +111,7 @@ class ChatStream:
                 "require_finish_reason=False",
                 partial=completion.text,
             )
-            error.usage = completion.usage.as_row_usage() if completion.usage else None
+            error.cost = Cost(usage=completion.usage.as_row_usage() if completion.usage else {})
             raise error
         if finish_kind(reason) == "filtered":
             raise AnyFastFilteredOutputError(
@@ -140,8 +139,8 @@ class AnyFastClient:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise AnyFastConfigError("timeouts must be > 0 seconds")
         self.base_url = normalize_base_url(base_url)
-        # user:password in the base URL never goes out: requests would turn it into Basic auth, sent
-        # in place of the Bearer token. It stays in base_url only to be shown redacted (***@host).
+        # user:password in the base URL never goes out: it would be sent as Basic auth, in place
+        # of the Bearer token. It stays in base_url only to be shown redacted (***@host).
         parts = urlsplit(self.base_url)
         self._api_base = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
         self._secret = token.strip()  # only to scrub it from error bodies that echo it (in any JSON escaping)
@@ -150,52 +149,30 @@ class AnyFastClient:
         self.source = "AnyFast" if host == "anyfast.ai" or host.endswith(".anyfast.ai") else f"the server ({host})"
         self.timeout = (connect_timeout, read_timeout)
         self.retry = retry or RetryPolicy()
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self._post = FastJsonPost(self.session, self.timeout)
-        self.session.headers.update(
-            {
-                "Authorization": f"Bearer {token.strip()}",
-                "User-Agent": f"airflow-provider-anyfast/{__version__}",
-            }
+        headers = {"Authorization": f"Bearer {token.strip()}", "User-Agent": f"airflow-provider-anyfast/{__version__}"}
+        self.transport = Transport(
+            timeout=self.timeout, pool_size=max(1, pool_size), headers=headers, where=redact_url(self.base_url)
         )
 
     def __repr__(self) -> str:
         return f"AnyFastClient(base_url={redact_url(self.base_url)!r})"
 
     def close(self) -> None:
-        self.session.close()
+        self.transport.close()
 
     def _url(self, path: str) -> str:
         return f"{self._api_base}/v1/{path}"
 
-    def _send(self, method: str, path: str, body: dict[str, Any] | None, stream: bool = False) -> requests.Response:
-        """One HTTP exchange: network failures and error statuses become AnyFast errors."""
-        try:
-            if method == "POST" and not stream and body is not None:
-                response = self._post.post(self._url(path), body)
-            else:
-                response = self.session.request(method, self._url(path), json=body, timeout=self.timeout, stream=stream)
-        except requests.Timeout as exc:
-            raise AnyFastTimeoutError(
-                f"no answer from {redact_url(self.base_url)} within {self.timeout[1]:g}s ({type(exc).__name__})"
-            ) from None
-        except requests.RequestException as exc:
-            url = redact_url(self.base_url)
-            raise AnyFastConnectionError(f"could not reach {url}: {describe_network_error(exc, url)}") from None
-        if response.status_code >= 400:
-            try:
-                content = response.content
-            except requests.RequestException:
-                content = b""
+    def _send(self, method: str, path: str, body: dict[str, Any] | None, stream: bool = False) -> Reply:
+        """One HTTP exchange: an error status becomes its AnyFast error (network failures already are)."""
+        reply = self.transport.request(method, self._url(path), body, stream=stream)
+        if reply.status >= 400:
             # A proxy may echo the request headers in its error page: the token never reaches a message.
             raise error_from_response(
-                response.status_code, self._scrub(content), retry_after=retry_after_from_headers(response.headers),
+                reply.status, self._scrub(reply.data), retry_after=retry_after_from_headers(reply.headers),
                 source=self.source, secret=self._secret,
             )  # fmt: skip
-        return response
+        return reply
 
     def _scrub(self, content: bytes) -> bytes:
         for form in self._secret_forms:
@@ -220,63 +197,54 @@ class AnyFastClient:
                 f"unreadable completion from {self.source}: {type(exc).__name__}", raw=text
             ) from None
 
-    def chat(self, body: dict[str, Any], hooks: CallHooks | None = None) -> CallResult:
+    def chat(self, body: dict[str, Any], observer: CallObserver | None = None) -> CallResult:
         """POST a (non-streamed) chat completion under the retry policy."""
-
-        def once() -> ChatCompletion:
-            response = self._send("POST", "chat/completions", body)
-            try:
-                content = response.content
-            except requests.RequestException as exc:
-                raise AnyFastConnectionError(f"the answer from {self.source} broke off: {type(exc).__name__}") from None
-            return self._completion(content)
-
-        completion, attempts = call_with_retries(once, self.retry, hooks)
-        return CallResult(completion, attempts)
+        outcome = call_with_retries(
+            lambda: self._completion(self._send("POST", "chat/completions", body).data), self.retry, observer
+        )
+        usage = outcome.value.usage
+        return CallResult(outcome.value, outcome.cost + Cost(usage=usage.as_row_usage() if usage is not None else {}))
 
     def stream(
-        self, body: dict[str, Any], hooks: CallHooks | None = None, *, require_finish_reason: bool = True
+        self, body: dict[str, Any], observer: CallObserver | None = None, *, require_finish_reason: bool = True
     ) -> ChatStream:
         """POST with ``stream: true``; retries cover opening the stream, never a half-read one."""
-        response, attempts = call_with_retries(
-            lambda: self._send("POST", "chat/completions", body, stream=True), self.retry, hooks
+        outcome = call_with_retries(
+            lambda: self._send("POST", "chat/completions", body, stream=True), self.retry, observer
         )
         return ChatStream(
-            _read_sse(response, self.source, self._secret), attempts, require_finish_reason=require_finish_reason
-        )
+            _read_sse(outcome.value, self.source, self._secret), outcome.attempts,
+            require_finish_reason=require_finish_reason,
+        )  # fmt: skip
 
     def list_models(self, retry: RetryPolicy | None = None) -> list[dict[str, Any]]:
         """``GET /v1/models``: the models this token may use (costs no tokens)."""
-        response, _ = call_with_retries(lambda: self._send("GET", "models", None), retry or self.retry)
+        reply = call_with_retries(lambda: self._send("GET", "models", None), retry or self.retry).value
         try:
-            data = response.json().get("data", [])
+            data = reply.json().get("data", [])
         except (ValueError, AttributeError):
             raise AnyFastError("the models list is not JSON: is the base URL an AnyFast endpoint?") from None
         return [m for m in data if isinstance(m, dict)]
 
 
-def _read_sse(response: requests.Response, source: str, secret: str) -> Iterator[ChatCompletionChunk]:
-    """Parse Server-Sent Events until ``[DONE]``; an error event or an early end raises."""
+def _read_sse(reply: Reply, source: str, secret: str) -> Iterator[ChatCompletionChunk]:
+    """Parse Server-Sent Events until ``[DONE]``; an error event, a broken connection or an early end raises."""
     data_lines: list[str] = []
-    try:
-        with response:
-            for line in response.iter_lines(decode_unicode=False):
-                text = line.decode("utf-8", "replace")
-                if text.startswith(":"):
-                    continue
-                if text.startswith("data:"):
-                    data_lines.append(text[5:].lstrip())
-                    continue
-                if text or not data_lines:
-                    continue
-                data, data_lines = "\n".join(data_lines), []
-                if data == "[DONE]":
-                    return
-                yield _parse_event(data, source, secret)
-            if data_lines and "\n".join(data_lines) == "[DONE]":
-                return
-    except requests.RequestException as exc:
-        raise AnyFastStreamError(f"the stream broke off: {type(exc).__name__}") from None
+    for line in reply.iter_lines():
+        text = line.decode("utf-8", "replace")
+        if text.startswith(":"):
+            continue
+        if text.startswith("data:"):
+            data_lines.append(text[5:].lstrip())
+            continue
+        if text or not data_lines:
+            continue
+        data, data_lines = "\n".join(data_lines), []
+        if data == "[DONE]":
+            return
+        yield _parse_event(data, source, secret)
+    if data_lines and "\n".join(data_lines) == "[DONE]":
+        return
     raise AnyFastStreamError("the stream ended without [DONE]: the answer may be incomplete")
 
 

@@ -20,9 +20,9 @@ from airflow_provider_anyfast.core.jsonmode import (
     reask_messages,
     response_format,
 )
-from airflow_provider_anyfast.core.records.rows import add_usage
+from airflow_provider_anyfast.core.outcome import Cost
 from airflow_provider_anyfast.core.responses import ChatCompletion
-from airflow_provider_anyfast.core.retry import CallHooks
+from airflow_provider_anyfast.core.retry import CallObserver
 from airflow_provider_anyfast.exceptions import (
     AnyFastError,
     AnyFastFilteredOutputError,
@@ -39,8 +39,15 @@ class JsonResult:
     value: Any
     json_value: Any
     completion: ChatCompletion
-    attempts: int
-    usage: dict[str, int]
+    cost: Cost
+
+    @property
+    def attempts(self) -> int:
+        return self.cost.attempts
+
+    @property
+    def usage(self) -> dict[str, int]:
+        return dict(self.cost.usage)
 
 
 def prepare_json_request(
@@ -103,29 +110,26 @@ def run_json_request(
     schema: OutputSchema | None,
     *,
     max_output_retries: int = 1,
-    hooks: CallHooks | None = None,
+    observer: CallObserver | None = None,
 ) -> JsonResult:
     """Send ``body``; re-ask up to ``max_output_retries`` times on invalid JSON or schema mismatch.
 
-    Raised errors carry ``attempts`` and ``usage`` so a failed record still shows its cost.
+    Every ask's cost is added with ``Cost``'s one rule; a raised error carries the total in
+    ``exc.cost`` so a failed record still shows what it spent.
     """
-    usage: dict[str, int] = {}
-    attempts = 0
+    cost = Cost()
     current = body
     for ask in range(max_output_retries + 1):
         try:
-            result = client.chat(current, hooks)
+            result = client.chat(current, observer)
         except AnyFastError as exc:
-            exc.attempts += attempts
-            exc.usage = usage or None
+            exc.cost = cost + exc.cost
             raise
-        attempts += result.attempts
-        if result.completion.usage is not None:
-            usage = add_usage(usage, result.completion.usage.as_row_usage())
+        cost = cost + result.cost
         try:
             value, json_value = check_answer(result.completion, schema, body.get("max_tokens"))
         except AnyFastOutputError as exc:
-            exc.attempts, exc.usage = attempts, usage or None
+            exc.cost = cost
             raise
         except ValueError as exc:
             raw = result.completion.text
@@ -137,7 +141,7 @@ def run_json_request(
                 raw=raw,
                 finish_reason=result.completion.finish_reason,
             )
-            error.attempts, error.usage = attempts, usage or None
+            error.cost = cost
             raise error from None
-        return JsonResult(value, json_value, result.completion, attempts, usage)
+        return JsonResult(value, json_value, result.completion, cost)
     raise AssertionError("unreachable")  # pragma: no cover

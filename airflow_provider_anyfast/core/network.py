@@ -1,7 +1,7 @@
 """Network failures in words: what happened on the way to the gateway, and what to do.
 
-``requests`` reports a plain-http server reached over https as ``SSLError`` and a server
-that is not running as ``ConnectionError``; a bare class name tells a user nothing. The
+urllib3 reports a plain-http server reached over https as ``SSLError`` and a server that
+is not running as ``NewConnectionError``; a bare class name tells a user nothing. The
 cause is read from the exception chain (urllib3's reasons), never from the URL, so no
 credential can leak into the message.
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import ssl
 from urllib.parse import urlsplit
-
-import requests
 
 _LOCAL_HOSTS = ("localhost", "127.", "0.0.0.0", "::1", "10.", "192.168.", "host.docker.internal")
 
@@ -39,7 +37,7 @@ def describe_network_error(exc: BaseException, base_url: str) -> str:
     host = parts.hostname or base_url
     names = {type(e).__name__ for e in _chain(exc)}
     text = " ".join(str(e) for e in _chain(exc)).lower()
-    if isinstance(exc, requests.exceptions.SSLError) or any(isinstance(e, ssl.SSLError) for e in _chain(exc)):
+    if "SSLError" in names or any(isinstance(e, ssl.SSLError) for e in _chain(exc)):
         hint = "check the server's certificate"
         if parts.scheme == "https" and (host.startswith(_LOCAL_HOSTS) or "wrong version number" in text):
             hint = (
@@ -47,7 +45,7 @@ def describe_network_error(exc: BaseException, base_url: str) -> str:
                 "(a Base URL without a scheme is taken as https)"
             )
         return f"the TLS (https) handshake with {host} failed (SSLError): {hint}"
-    if isinstance(exc, requests.exceptions.ProxyError) or "ProxyError" in names:
+    if "ProxyError" in names:
         return f"the HTTP proxy refused the request to {host} (ProxyError): check HTTPS_PROXY/NO_PROXY"
     if "NameResolutionError" in names or "gaierror" in names or "name or service not known" in text:
         return f"the host name {host!r} could not be resolved (DNS): check the connection's Base URL"

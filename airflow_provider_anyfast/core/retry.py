@@ -22,10 +22,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import tenacity
 
+from airflow_provider_anyfast.core.outcome import Cost, Outcome
 from airflow_provider_anyfast.exceptions import (
     AnyFastConnectionError,
     AnyFastError,
@@ -37,6 +38,7 @@ from airflow_provider_anyfast.exceptions import (
 log = logging.getLogger("airflow_provider_anyfast.retry")
 T = TypeVar("T")
 
+Verdict = Literal["exhausted", "too_long"]
 RETRYABLE = (AnyFastRateLimitError, AnyFastServerError, AnyFastConnectionError)
 #: Hints shorter than this (seconds) are ignored in favour of backoff: ``Retry-After: 0`` is not a plan.
 MIN_HINT = 0.01
@@ -67,10 +69,30 @@ class RetryPolicy:
         if self.rate_limit_budget < 0:
             raise ValueError("rate_limit_budget must be >= 0 seconds")
 
+    def verdict(self, rate_limited: bool, wait: float, waited: float, failures: int) -> Verdict | None:
+        """Whether a retryable failure is tried again after ``wait`` seconds: None to retry, else why not.
+
+        ``waited`` is the time already slept on this call, ``failures`` the failures so far that
+        were not rate limits. A wait past ``max_retry_wait`` is refused (``"too_long"``) unless no
+        retry was left anyway: then the failure itself is what the caller should see.
+        """
+        if self.max_retries == 0:
+            return "exhausted"
+        if rate_limited:
+            if wait > self.max_retry_wait:
+                return "too_long"
+            return "exhausted" if waited + wait > self.rate_limit_budget else None
+        if failures > self.max_retries:
+            return "exhausted"
+        return "too_long" if wait > self.max_retry_wait else None
+
 
 @dataclass(slots=True)
-class CallHooks:
-    """Callbacks the record engine hangs on each attempt (rate limiter, adaptive concurrency)."""
+class CallObserver:
+    """What watches each attempt of one call: the record engine's rate limiter and adaptive concurrency.
+
+    Not an Airflow hook: callbacks the retry loop calls, and the event that cancels it.
+    """
 
     before_attempt: Callable[[], None] | None = None
     on_retry: Callable[[AnyFastError, float], None] | None = None
@@ -133,27 +155,30 @@ class _HintedWait(tenacity.wait.wait_base):
         return max(float(self.backoff(retry_state)), self.policy.backoff_initial / 2)  # the floor: never 0
 
 
-class _Stop(tenacity.stop.stop_base):
-    """Server failures: after ``max_retries`` retries. Rate limits: once the waits would pass the budget."""
+class _Decide(tenacity.stop.stop_base):
+    """tenacity's stop, seeing the computed wait: the one place that says whether a failure is tried again.
+
+    ``verdict`` is why it stopped: ``"exhausted"`` (the failure itself is raised) or
+    ``"too_long"`` (the server's wait is refused, as ``AnyFastRetryWaitTooLongError``).
+    """
 
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
         self.failures = 0
+        self.verdict: Verdict | None = None
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if self.policy.max_retries == 0:
-            return True
-        if isinstance(exc, AnyFastRateLimitError):
-            wait = retry_state.upcoming_sleep or 0.0
-            if wait > self.policy.max_retry_wait:
-                return False  # not a stop: the wait is refused, as retry_wait_too_long, before any sleep
-            return retry_state.idle_for + wait > self.policy.rate_limit_budget
-        self.failures += 1
-        return self.failures > self.policy.max_retries
+        rate_limited = isinstance(exc, AnyFastRateLimitError)
+        if not rate_limited:
+            self.failures += 1
+        self.verdict = self.policy.verdict(
+            rate_limited, retry_state.upcoming_sleep or 0.0, retry_state.idle_for, self.failures
+        )
+        return self.verdict is not None
 
 
-def _too_long(policy: RetryPolicy, exc: AnyFastError, wait: float, attempts: int) -> AnyFastRetryWaitTooLongError:
+def _too_long(policy: RetryPolicy, exc: AnyFastError, wait: float) -> AnyFastRetryWaitTooLongError:
     too_long = AnyFastRetryWaitTooLongError(
         f"{exc.source} asked to wait {wait:.1f}s before retrying, more than max_retry_wait="
         f"{policy.max_retry_wait:.0f}s; failing now instead of blocking. Raise the "
@@ -162,33 +187,31 @@ def _too_long(policy: RetryPolicy, exc: AnyFastError, wait: float, attempts: int
         code=exc.code,
         retry_after=wait,
     )
-    too_long.attempts = attempts
     too_long.source = exc.source
     return too_long
 
 
-def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, hooks: CallHooks | None = None) -> tuple[T, int]:
-    """Run ``fn`` under the policy; return its result and the number of attempts.
+def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, observer: CallObserver | None = None) -> Outcome[T]:
+    """Run ``fn`` under the policy; return its result with the attempts it took.
 
-    A raised error carries ``attempts`` too: every try may have been billed.
+    A raised ``AnyFastError`` carries the same count in ``exc.cost``: every try may have been billed.
     """
-    hooks = hooks or CallHooks()
-    cancel = hooks.cancel
+    observer = observer or CallObserver()
+    cancel = observer.cancel
+    decide = _Decide(policy)
 
     def before(state: tenacity.RetryCallState) -> None:
         if cancel is not None and cancel.is_set() and state.attempt_number > 1:
             raise AnyFastConnectionError("cancelled before retry: the task is being stopped")
-        if hooks.before_attempt is not None:
-            hooks.before_attempt()
+        if observer.before_attempt is not None:
+            observer.before_attempt()
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.upcoming_sleep
         assert isinstance(exc, AnyFastError)
-        if wait > policy.max_retry_wait:
-            raise _too_long(policy, exc, wait, state.attempt_number) from exc
         log.log(  # a records run tallies retries in its progress line: there they are only DEBUG
-            logging.WARNING if hooks.log_retries else logging.DEBUG,
+            logging.WARNING if observer.log_retries else logging.DEBUG,
             "%s call failed (%s, status=%s); attempt %d of %d, retrying in %.2fs (rate limits are retried for "
             "up to %gs of waiting)",
             exc.source,
@@ -199,8 +222,14 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, hooks: CallHooks
             wait,
             policy.rate_limit_budget,
         )
-        if hooks.on_retry is not None:
-            hooks.on_retry(exc, wait)
+        if observer.on_retry is not None:
+            observer.on_retry(exc, wait)
+
+    def stopped(state: tenacity.RetryCallState) -> T:
+        exc = state.outcome.exception() if state.outcome else None
+        if decide.verdict == "too_long" and isinstance(exc, AnyFastError):
+            raise _too_long(policy, exc, state.upcoming_sleep) from exc
+        return state.outcome.result()  # type: ignore[union-attr]  # raises the failure itself
 
     def sleep(seconds: float) -> None:
         if policy.sleep is not None:
@@ -212,23 +241,28 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, hooks: CallHooks
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_retryable),
-        stop=_Stop(policy),
+        stop=decide,
         wait=_HintedWait(policy),
         before=before,
         before_sleep=before_sleep,
+        retry_error_callback=stopped,
         sleep=sleep,
         reraise=True,
     )
-    attempts = 0
+    attempts = unbilled = 0
 
     def counted() -> T:
-        nonlocal attempts
+        nonlocal attempts, unbilled
         attempts += 1
-        return fn()
+        try:
+            return fn()
+        except AnyFastConnectionError as exc:
+            unbilled += not exc.sent  # never reached the server: a connect timeout, a refused connection
+            raise
 
     try:
         result = retrying(counted)
     except AnyFastError as exc:
-        exc.attempts = max(exc.attempts, attempts)
+        exc.cost = exc.cost + Cost(attempts, unbilled)
         raise
-    return result, attempts
+    return Outcome(result, Cost(attempts, unbilled))

@@ -1,125 +1,208 @@
-"""A JSON POST on a requests Session's own connection pool, without the Session's per-call work.
+"""Every HTTP exchange with the gateway, on urllib3: its pools, its proxy manager, its TLS.
 
-A records run makes hundreds of calls a second from many threads. Through
-``Session.request`` each one merges cookies, headers, hooks and the environment
-(proxies, CA bundle, netrc), builds prepared requests and cookie jars, and wraps the
-urllib3 response: about 0.5 ms of CPU per call, measured here against 0.25 ms for the
-same request on the same urllib3 pool; with the GIL shared by every worker thread, that
-is most of a record's CPU. ``FastJsonPost`` sends on the pool the session's adapter would
-use (same TLS settings, same pool size, same retries), with the same exceptions, and
-hands anything it does not handle itself to the Session: a proxy, cookies, custom auth
-or hooks, a redirect, a requests version without ``get_connection_with_tls_context``.
+One path for every call (plain POST, streamed POST, GET of the model list), so there is
+one place where a network failure becomes our error, and it does so once:
+
+- no connection within the connect timeout: ``AnyFastConnectionError`` with ``sent=False``
+  (as for a refused connection or an unknown host: nothing was sent, nothing billed);
+- no answer within the read timeout: ``AnyFastTimeoutError`` (the request was sent and
+  may have been billed);
+- anything else on the way (TLS, proxy, a dropped connection): ``AnyFastConnectionError``
+  with a sentence saying what to fix.
+
+The environment is read as requests reads it: ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
+with ``NO_PROXY``, and ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` for the CA bundle (else
+certifi's). Redirects are followed by urllib3 (a cross-host one drops the Authorization
+header); cookies a gateway sets (sticky load balancers) are kept and sent back.
+urllib3 never retries here: retries are ``retry.py``'s.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
-from dataclasses import dataclass
+import os
+import threading
+import urllib.request
+from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from requests.cookies import extract_cookies_to_jar
-from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers, select_proxy
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    LocationValueError,
-    MaxRetryError,
-    NewConnectionError,
-    ReadTimeoutError,
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+
+from airflow_provider_anyfast.core.network import describe_network_error
+from airflow_provider_anyfast.exceptions import (
+    AnyFastConnectionError,
+    AnyFastStreamError,
+    AnyFastTimeoutError,
 )
-from urllib3.util import parse_url
+
+#: What requests sends by default, so the gateway sees the same request as before.
+BASE_HEADERS = {
+    "Accept": "*/*",
+    "Accept-Encoding": urllib3.util.make_headers(accept_encoding=True)["accept-encoding"].replace(",", ", "),
+    "Connection": "keep-alive",
+}
+#: urllib3 retries nothing (connect=0, read=0...) but follows up to 5 redirects.
+NO_RETRIES = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5, raise_on_redirect=False)
+_NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
 
-@dataclass(slots=True)
-class _Target:
-    """What one URL needs, worked out at its first call: the adapter, its settings, the pool."""
+class Reply:
+    """An HTTP answer: status, headers and (unless streamed) the body, already read."""
 
-    adapter: HTTPAdapter
-    request: requests.PreparedRequest  # only its URL is read (pool lookup, cookies)
-    settings: dict[str, Any]
-    path: str
-    pool: Any = None
+    __slots__ = ("data", "headers", "raw", "status")
 
+    def __init__(self, raw: urllib3.BaseHTTPResponse, streamed: bool) -> None:
+        self.raw = raw
+        self.status = raw.status
+        self.headers = raw.headers
+        self.data = raw.data if not streamed or raw.status >= 400 else b""  # an error's body is read at once
 
-class FastJsonPost:
-    """``session.post(url, json=body, timeout=timeout)``, the same on the wire, for a fraction of the CPU."""
+    def json(self) -> Any:
+        return json.loads(self.data)
 
-    def __init__(self, session: requests.Session, timeout: tuple[float, float]) -> None:
-        self.session = session
-        self.timeout = timeout
-        self._pool_timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
-        self._targets: dict[str, _Target | None] = {}
-
-    def post(self, url: str, body: Any) -> requests.Response:
-        """One POST; raises what ``Session.request`` raises (``requests`` exceptions)."""
-        target = self._targets[url] if url in self._targets else self._target(url)
-        session = self.session
-        if target is None or len(session.cookies) or session.auth is not None or any(session.hooks.values()):
-            return session.request("POST", url, json=body, timeout=self.timeout)
-        data = json.dumps(body, allow_nan=False).encode("utf-8")
-        headers = {**session.headers, "Content-Type": "application/json", "Content-Length": str(len(data))}
-        pool = target.pool
-        if pool is None or pool.pool is None:  # first call, or the PoolManager closed it: ask the adapter
-            pool = target.pool = self._pool(target, url)
+    def iter_lines(self) -> Iterator[bytes]:
+        """A streamed body line by line (CRLF or LF); a connection that breaks raises ``AnyFastStreamError``."""
+        pending, done = b"", False
         try:
-            raw = pool.urlopen(
-                "POST", target.path, body=data, headers=headers, redirect=False, assert_same_host=False,
-                preload_content=True, decode_content=True, retries=target.adapter.max_retries,
-                timeout=self._pool_timeout,
+            for chunk in self.raw.stream(512, decode_content=True):
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    yield line.removesuffix(b"\r")
+            done = True
+            if pending:
+                yield pending.removesuffix(b"\r")
+        except _NETWORK_ERRORS as exc:
+            raise AnyFastStreamError(f"the stream broke off: {type(exc).__name__}") from None
+        finally:
+            if not done:  # left before the end: the connection still holds unread data, so it is not reused
+                self.raw.close()
+            self.raw.release_conn()
+
+
+class Transport:
+    """Sends JSON requests on pooled connections; thread-safe. ``where`` names the server in errors (redacted)."""
+
+    def __init__(self, *, timeout: tuple[float, float], pool_size: int, headers: Mapping[str, str], where: str) -> None:
+        self.timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        self.pool_size = pool_size
+        self.headers = {**BASE_HEADERS, **headers}
+        self.where = where
+        self.cookies = http.cookiejar.CookieJar()
+        self._lock = threading.Lock()
+        self._managers: dict[tuple[str, str], urllib3.PoolManager] = {}  # (scheme, host) -> direct or proxy
+
+    def request(self, method: str, url: str, body: Any = None, *, stream: bool = False) -> Reply:
+        """One exchange, no retries; network failures raise our errors (an HTTP error status does not)."""
+        target = urlsplit(url)
+        manager = self._managers.get((target.scheme, target.netloc)) or self._manager(target.scheme, target.netloc)
+        headers = self.headers
+        data = None
+        if body is not None:
+            data = json.dumps(body, allow_nan=False).encode("utf-8")
+            headers = {**headers, "Content-Type": "application/json"}
+        if len(self.cookies):
+            headers = {**headers, **_cookie_header(self.cookies, url)}
+        try:
+            raw = manager.urlopen(
+                method, url, body=data, headers=headers, retries=NO_RETRIES, timeout=self.timeout,
+                preload_content=not stream, decode_content=True,
             )  # fmt: skip
-        except MaxRetryError as exc:
-            reason = exc.reason
-            if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
-                raise requests.ConnectTimeout(exc) from exc
-            raise requests.ConnectionError(exc) from exc
-        except ReadTimeoutError as exc:
-            raise requests.ReadTimeout(exc) from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise requests.ConnectionError(exc) from exc
-        response = _response(raw, url, target.request)
-        if "set-cookie" in response.headers:
-            extract_cookies_to_jar(session.cookies, target.request, raw)
-        if response.is_redirect:  # rare: let the Session follow it, as it would have
-            return session.request("POST", url, json=body, timeout=self.timeout)
-        return response
+            reply = Reply(raw, stream)
+        except _NETWORK_ERRORS as exc:
+            raise self._error(exc) from None
+        if "set-cookie" in raw.headers:
+            self.cookies.extract_cookies(_CookieResponse(raw.headers), urllib.request.Request(url))  # type: ignore[arg-type]
+        return reply
 
-    def _pool(self, target: _Target, url: str) -> Any:
-        """The urllib3 pool the adapter itself would send this URL on (same TLS settings)."""
-        verify, cert = target.settings["verify"], target.settings["cert"]
+    def close(self) -> None:
+        with self._lock:
+            for manager in self._managers.values():
+                manager.clear()
+            self._managers.clear()
+
+    def _error(self, exc: BaseException) -> AnyFastConnectionError:
+        """The one conversion of a urllib3 failure into ours."""
+        reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason is not None else exc
+        if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+            return AnyFastConnectionError(
+                f"no connection to {self.where} within {self.timeout.connect_timeout:g}s (nothing was sent): "
+                "is the host reachable from this worker?",
+                sent=False,
+            )
+        if isinstance(reason, ReadTimeoutError):
+            return AnyFastTimeoutError(
+                f"no answer from {self.where} within {self.timeout.read_timeout:g}s (ReadTimeout)"
+            )
+        sent = not isinstance(reason, NewConnectionError)  # refused or unknown host: no connection, nothing sent
+        return AnyFastConnectionError(
+            f"could not reach {self.where}: {describe_network_error(exc, self.where)}", sent=sent
+        )
+
+    def _manager(self, scheme: str, netloc: str) -> urllib3.PoolManager:
+        """Per host, once: a direct pool manager, or a proxy manager when the environment says so."""
+        with self._lock:
+            key = (scheme, netloc)
+            if key not in self._managers:
+                proxy = proxy_for(scheme, netloc)
+                kw: dict[str, Any] = {"num_pools": 10, "maxsize": self.pool_size, "block": False, **_tls()}
+                if proxy is None:
+                    self._managers[key] = urllib3.PoolManager(**kw)
+                elif proxy.startswith("socks"):
+                    from urllib3.contrib.socks import SOCKSProxyManager  # needs PySocks, as requests' socks extra
+
+                    self._managers[key] = SOCKSProxyManager(proxy, **kw)
+                else:
+                    auth = urlsplit(proxy)
+                    creds = f"{auth.username}:{auth.password or ''}" if auth.username else None
+                    headers = urllib3.util.make_headers(proxy_basic_auth=creds) if creds else None
+                    self._managers[key] = urllib3.proxy_from_url(proxy, proxy_headers=headers, **kw)
+            return self._managers[key]
+
+
+def proxy_for(scheme: str, netloc: str) -> str | None:
+    """The proxy URL the environment gives for this host, as requests picks it; None to go direct."""
+    proxies = urllib.request.getproxies_environment()
+    host = netloc.rpartition("@")[2]
+    if urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]  # not in typeshed
+        return None
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _tls() -> dict[str, Any]:
+    """The CA bundle requests would use: ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``, else certifi's."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if not bundle:
         try:
-            pool = target.adapter.get_connection_with_tls_context(target.request, verify, None, cert)
-        except LocationValueError as exc:
-            raise requests.exceptions.InvalidURL(exc) from exc
-        target.adapter.cert_verify(pool, url, verify, cert)
-        return pool
-
-    def _target(self, url: str) -> _Target | None:
-        """Per URL, once: the environment's settings, or None when the Session must send it."""
-        settings: dict[str, Any] = dict(self.session.merge_environment_settings(url, {}, False, None, None))
-        adapter = self.session.get_adapter(url)
-        target = None
-        if (
-            isinstance(adapter, HTTPAdapter)
-            and hasattr(adapter, "get_connection_with_tls_context")
-            and select_proxy(url, settings["proxies"]) is None
-        ):
-            target = _Target(adapter, requests.Request("POST", url).prepare(), settings, parse_url(url).request_uri)
-        self._targets[url] = target
-        return target
+            import certifi
+        except ImportError:  # pragma: no cover - urllib3 then loads the system store
+            return {"cert_reqs": "CERT_REQUIRED"}
+        bundle = certifi.where()
+    key = "ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"
+    return {"cert_reqs": "CERT_REQUIRED", key: bundle}
 
 
-def _response(raw: Any, url: str, request: requests.PreparedRequest) -> requests.Response:
-    """A ``requests.Response`` with the body already read, as ``Session.request`` returns it."""
-    response = requests.Response()
-    response.status_code = raw.status
-    response.headers = CaseInsensitiveDict(raw.headers)
-    response.encoding = get_encoding_from_headers(response.headers)
-    response.reason = raw.reason
-    response.raw = raw
-    response.url = url
-    response.request = request
-    response._content = raw.data
-    return response
+class _CookieResponse:
+    """What ``http.cookiejar`` reads from an answer: its ``Set-Cookie`` headers."""
+
+    def __init__(self, headers: urllib3.HTTPHeaderDict) -> None:
+        self._headers = headers
+
+    def info(self) -> _CookieResponse:
+        return self
+
+    def get_all(self, name: str, default: list[str] | None = None) -> list[str] | None:
+        return self._headers.getlist(name) or default
+
+
+def _cookie_header(jar: http.cookiejar.CookieJar, url: str) -> dict[str, str]:
+    request = urllib.request.Request(url)
+    jar.add_cookie_header(request)
+    cookie = request.get_header("Cookie")
+    return {"Cookie": cookie} if cookie else {}

@@ -21,6 +21,7 @@ from airflow_provider_anyfast.core.client import AnyFastClient, ChatStream, reda
 from airflow_provider_anyfast.core.completion import prepare_json_request, run_json_request
 from airflow_provider_anyfast.core.extras import unknown_extras
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.outcome import Cost
 from airflow_provider_anyfast.core.params import build_request, check_model
 from airflow_provider_anyfast.core.responses import ChatCompletion
 from airflow_provider_anyfast.core.retry import RetryPolicy
@@ -138,7 +139,7 @@ class AnyFastHook(BaseHook):
             extra_models=self.settings.extra_models,
         )
         result = self.client.chat(body)
-        self._log_usage(result.completion, result.attempts)
+        self._log_usage(result.completion, result.cost)
         return result.completion
 
     def stream_chat_completion(
@@ -198,7 +199,7 @@ class AnyFastHook(BaseHook):
             use_json_schema=use_json_schema,
         )
         result = run_json_request(self.client, body, output_schema, max_output_retries=max_output_retries)
-        self._log_usage(result.completion, result.attempts)
+        self._log_usage(result.completion, result.cost)
         return result.value
 
     def list_models(self) -> list[str]:
@@ -231,14 +232,15 @@ class AnyFastHook(BaseHook):
             return False, f"AnyFast connection test failed: {exc}"
         return True, f"Connection OK: the token may use {len(models)} model(s)."
 
-    def _log_usage(self, completion: ChatCompletion, attempts: int) -> None:
-        usage = completion.usage.as_row_usage() if completion.usage else {}
-        self.last_call = (completion.model, usage, attempts)  # what the call cost, for lineage and metrics
+    def _log_usage(self, completion: ChatCompletion, cost: Cost) -> None:
+        """Log what the call cost, every attempt and re-ask included, and keep it for lineage and metrics."""
+        usage = dict(cost.usage)
+        self.last_call = (completion.model, usage, cost.attempts)
         log.info(
             "AnyFast %s: finish_reason=%s attempts=%d tokens=%s",
             completion.model or "completion",
             completion.finish_reason,
-            attempts,
+            cost.attempts,
             usage or "n/a",
         )
 

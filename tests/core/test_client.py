@@ -13,6 +13,7 @@ from airflow_provider_anyfast.core.client import (
     redact_url,
 )
 from airflow_provider_anyfast.core.retry import RetryPolicy
+from airflow_provider_anyfast.core.transport import NO_RETRIES
 from airflow_provider_anyfast.exceptions import (
     AnyFastConfigError,
     AnyFastConnectionError,
@@ -83,14 +84,14 @@ def test_explicit_timeouts_and_pool_size() -> None:
     client = AnyFastClient("http://127.0.0.1:1", "sk-x", pool_size=24)
     assert client.timeout == (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT)
     assert None not in client.timeout
-    for scheme in ("http://", "https://"):
-        adapter = client.session.get_adapter(scheme + "example.com")
-        assert adapter._pool_maxsize == 24  # type: ignore[attr-defined]
-        assert adapter.poolmanager.connection_pool_kw["maxsize"] == 24  # type: ignore[attr-defined]
-        assert adapter.max_retries.total == 0  # type: ignore[attr-defined]  # retries are ours
+    for scheme in ("http", "https"):
+        pools = client.transport._manager(scheme, "example.com")
+        assert client.transport.pool_size == 24
+        assert pools.connection_pool_kw["maxsize"] == 24
+        assert (NO_RETRIES.connect, NO_RETRIES.read, NO_RETRIES.status, NO_RETRIES.other) == (0, 0, 0, 0)  # ours
     tuned = AnyFastClient("http://127.0.0.1:1", "sk-x", connect_timeout=2.5, read_timeout=7, pool_size=0)
     assert tuned.timeout == (2.5, 7)
-    assert tuned.session.get_adapter("http://x")._pool_maxsize == 1  # type: ignore[attr-defined]
+    assert tuned.transport.pool_size == 1
 
 
 def test_chat_round_trip(anyfast_server: AnyFastTestServer, client: AnyFastClient) -> None:
@@ -115,7 +116,7 @@ def test_cached_tokens_reported_on_a_repeated_prompt(client: AnyFastClient) -> N
 
 
 def test_user_agent_names_the_provider(client: AnyFastClient) -> None:
-    assert client.session.headers["User-Agent"] == f"airflow-provider-anyfast/{__version__}"
+    assert client.transport.headers["User-Agent"] == f"airflow-provider-anyfast/{__version__}"
 
 
 def test_list_models_spends_no_tokens(anyfast_server: AnyFastTestServer, client: AnyFastClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import re
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,7 @@ from requests.structures import CaseInsensitiveDict
 
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.retry import (
-    CallHooks,
+    CallObserver,
     RetryPolicy,
     call_with_retries,
     is_retryable,
@@ -115,7 +116,8 @@ def test_retryable_classes() -> None:
 def test_retries_until_success_and_counts_attempts(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger=RETRY_LOG)
     call = failing(AnyFastServerError("a", status=503), AnyFastConnectionError("b"))
-    assert call_with_retries(call, FAST) == ("ok", 3)
+    outcome = call_with_retries(call, FAST)
+    assert (outcome.value, outcome.attempts) == ("ok", 3)
     assert [(status, attempt) for status, attempt, _ in waits(caplog)] == [("503", 1), ("None", 2)]
     assert all(0 <= wait <= 0.05 for *_, wait in waits(caplog))
 
@@ -139,7 +141,8 @@ def test_never_retries_what_cannot_succeed() -> None:
 def test_server_hint_is_the_wait(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger=RETRY_LOG)
     call = failing(AnyFastRateLimitError("slow down", status=429, retry_after=0.03))
-    assert call_with_retries(call, FAST) == ("ok", 2)
+    outcome = call_with_retries(call, FAST)
+    assert (outcome.value, outcome.attempts) == ("ok", 2)
     assert waits(caplog) == [("429", 1, 0.03)]
 
 
@@ -162,10 +165,11 @@ def test_a_long_hint_on_the_last_attempt_keeps_the_real_error() -> None:
 
 def test_call_hooks_see_each_attempt_and_retry() -> None:
     seen: list[str] = []
-    hooks = CallHooks(before_attempt=lambda: seen.append("attempt"),
+    hooks = CallObserver(before_attempt=lambda: seen.append("attempt"),
                       on_retry=lambda exc, wait: seen.append(f"retry {exc.status} {wait}"))  # fmt: skip
     call = failing(AnyFastRateLimitError("x", status=429, retry_after=0.01))
-    assert call_with_retries(call, FAST, hooks) == ("ok", 2)
+    outcome = call_with_retries(call, FAST, hooks)
+    assert (outcome.value, outcome.attempts) == ("ok", 2)
     assert seen == ["attempt", "retry 429 0.01", "attempt"]
 
 
@@ -178,7 +182,7 @@ def test_cancel_stops_before_the_next_try() -> None:
 
     with pytest.raises(AnyFastConnectionError, match="cancelled") as info:
         call_with_retries(
-            call, RetryPolicy(max_retries=3, backoff_initial=60, backoff_max=60), CallHooks(cancel=cancel)
+            call, RetryPolicy(max_retries=3, backoff_initial=60, backoff_max=60), CallObserver(cancel=cancel)
         )
     assert info.value.attempts == 1
 
@@ -293,3 +297,16 @@ def test_wait_past_max_retry_wait_fails_at_once(
     assert info.value.retry_after is not None and 25 <= info.value.retry_after <= 120
     assert info.value.status == 429 and info.value.attempts == 1
     assert anyfast_server.request_count() == 1
+
+
+def test_attempts_that_never_connected_are_counted_unbilled() -> None:
+    """A refused connection is retried like any drop, but the server never saw it: no attempt of it is billable."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    waits: list[float] = []
+    client = AnyFastClient(f"http://127.0.0.1:{port}", "sk-x", retry=RetryPolicy(max_retries=2, sleep=waits.append))
+    with pytest.raises(AnyFastConnectionError) as info:
+        client.chat(dict(BODY))
+    cost = info.value.cost
+    assert (cost.attempts, cost.unbilled, cost.billable) == (3, 3, 0) and len(waits) == 2

@@ -1,7 +1,7 @@
-"""FastJsonPost against a recording server: same request on the wire as ``Session.post``, same failures.
+"""The transport against a recording server: same request on the wire as ``Session.post``, failures as ours.
 
 The server here records the raw request (request line, headers, body) so each test can
-compare what the fast path sent with what ``requests`` itself sends, and can set cookies,
+compare what the transport sent with what ``requests`` itself sends, and can set cookies,
 redirect, stall or drop the connection on demand.
 """
 
@@ -19,7 +19,8 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from airflow_provider_anyfast.core.transport import FastJsonPost
+from airflow_provider_anyfast.core.transport import Transport
+from airflow_provider_anyfast.exceptions import AnyFastConnectionError, AnyFastTimeoutError
 
 BODY = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "héllo"}], "n": 1}
 
@@ -88,21 +89,27 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Recorder]]:
     thread.join()
 
 
+HEADERS = {"Authorization": "Bearer sk-test", "User-Agent": "anyfast-test/1"}
+
+
 def _session() -> requests.Session:
     session = requests.Session()
     session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0))
-    session.headers.update({"Authorization": "Bearer sk-test", "User-Agent": "anyfast-test/1"})
+    session.headers.update(HEADERS)
     return session
+
+
+def _transport(timeout: tuple[float, float] = (5.0, 5.0)) -> Transport:
+    return Transport(timeout=timeout, pool_size=4, headers=HEADERS, where="the test server")
 
 
 def test_same_request_on_the_wire_as_session_post(recorder: tuple[str, Recorder]) -> None:
     base, seen = recorder
-    session = _session()
-    fast = FastJsonPost(session, (5.0, 5.0)).post(f"{base}/v1/echo", BODY)
-    plain = session.post(f"{base}/v1/echo", json=BODY, timeout=(5.0, 5.0))
-    assert fast.status_code == plain.status_code == 200
+    fast = _transport().request("POST", f"{base}/v1/echo", BODY)
+    plain = _session().post(f"{base}/v1/echo", json=BODY, timeout=(5.0, 5.0))
+    assert fast.status == plain.status_code == 200
     assert fast.json() == plain.json() == {"path": "/v1/echo", "echo": BODY}
-    assert fast.headers["content-type"] == "application/json" and fast.url == f"{base}/v1/echo"
+    assert fast.headers["content-type"] == "application/json"
     ours, theirs = seen.seen
     assert ours.line == theirs.line == "POST /v1/echo HTTP/1.1"
     assert ours.body == theirs.body
@@ -111,18 +118,17 @@ def test_same_request_on_the_wire_as_session_post(recorder: tuple[str, Recorder]
 
 def test_cookies_are_kept_and_then_sent(recorder: tuple[str, Recorder]) -> None:
     base, seen = recorder
-    session = _session()
-    post = FastJsonPost(session, (5.0, 5.0))
-    post.post(f"{base}/v1/cookie", BODY)
-    assert session.cookies.get("session") == "abc123"
-    post.post(f"{base}/v1/echo", BODY)
+    transport = _transport()
+    transport.request("POST", f"{base}/v1/cookie", BODY)
+    assert {c.name: c.value for c in transport.cookies}.get("session") == "abc123"
+    transport.request("POST", f"{base}/v1/echo", BODY)
     assert seen.seen[-1].headers.get("cookie") == "session=abc123"
 
 
 def test_a_redirect_is_followed_like_the_session_does(recorder: tuple[str, Recorder]) -> None:
     base, seen = recorder
-    response = FastJsonPost(_session(), (5.0, 5.0)).post(f"{base}/v1/moved", BODY)
-    assert response.status_code == 200 and response.json()["path"] == "/v1/echo"
+    response = _transport().request("POST", f"{base}/v1/moved", BODY)
+    assert response.status == 200 and response.json()["path"] == "/v1/echo"
     assert response.json()["echo"] == BODY  # 307 keeps the method and the body
     assert seen.seen[-1].line == "POST /v1/echo HTTP/1.1"
 
@@ -132,27 +138,62 @@ def test_a_proxy_from_the_environment_is_used(recorder: tuple[str, Recorder], mo
     monkeypatch.setenv("HTTP_PROXY", proxy)
     monkeypatch.setenv("NO_PROXY", "")
     monkeypatch.setenv("no_proxy", "")
-    FastJsonPost(_session(), (5.0, 5.0)).post("http://upstream.invalid/v1/echo", BODY)
+    _transport().request("POST", "http://upstream.invalid/v1/echo", BODY)
     assert seen.seen[-1].line == "POST http://upstream.invalid/v1/echo HTTP/1.1"  # absolute form: a proxy request
 
 
-def test_read_timeout_is_requests_read_timeout(recorder: tuple[str, Recorder]) -> None:
+def test_no_proxy_from_the_environment_goes_direct(
+    recorder: tuple[str, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, seen = recorder
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there: used, it would fail
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert _transport().request("POST", f"{base}/v1/echo", BODY).status == 200
+    assert seen.seen[-1].line == "POST /v1/echo HTTP/1.1"
+
+
+def test_read_timeout_is_a_timeout(recorder: tuple[str, Recorder]) -> None:
+    """Sent, then no answer: it may have been billed."""
     base, _ = recorder
-    with pytest.raises(requests.ReadTimeout):
-        FastJsonPost(_session(), (5.0, 0.2)).post(f"{base}/v1/stall", BODY)
+    with pytest.raises(AnyFastTimeoutError, match=r"within 0\.2s") as info:
+        _transport((5.0, 0.2)).request("POST", f"{base}/v1/stall", BODY)
+    assert info.value.sent
 
 
 def test_dropped_connection_is_a_connection_error(recorder: tuple[str, Recorder]) -> None:
     base, _ = recorder
-    with pytest.raises(requests.ConnectionError) as info:
-        FastJsonPost(_session(), (5.0, 5.0)).post(f"{base}/v1/drop", BODY)
-    assert not isinstance(info.value, requests.Timeout)
+    with pytest.raises(AnyFastConnectionError) as info:
+        _transport().request("POST", f"{base}/v1/drop", BODY)
+    assert not isinstance(info.value, AnyFastTimeoutError) and info.value.sent  # it may have been read
 
 
 def test_refused_connection_is_a_connection_error_not_a_timeout() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(requests.ConnectionError) as info:
-        FastJsonPost(_session(), (5.0, 5.0)).post(f"http://127.0.0.1:{port}/v1/echo", BODY)
-    assert not isinstance(info.value, requests.Timeout)
+    with pytest.raises(AnyFastConnectionError, match="refused the connection") as info:
+        _transport().request("POST", f"http://127.0.0.1:{port}/v1/echo", BODY)
+    assert not isinstance(info.value, AnyFastTimeoutError)
+    assert not info.value.sent  # no connection: the server never saw it
+
+
+def test_connect_timeout_is_its_own_error_and_not_billed() -> None:
+    """A listener whose backlog is full never accepts: the connect times out, nothing was sent."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        port = full.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(8):  # fill the accept queue (never accepted)
+                filler = socket.socket()
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+                fillers.append(filler)
+            with pytest.raises(AnyFastConnectionError, match=r"no connection .* within 0\.2s") as info:
+                _transport((0.2, 5.0)).request("POST", f"http://127.0.0.1:{port}/v1/echo", BODY)
+            assert not isinstance(info.value, AnyFastTimeoutError) and not info.value.sent
+        finally:
+            for filler in fillers:
+                filler.close()

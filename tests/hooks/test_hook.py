@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -230,9 +230,9 @@ def test_read_timeout_is_retried_then_raised(
 def test_pool_size_and_explicit_timeouts(make_hook: MakeHook, monkeypatch: pytest.MonkeyPatch) -> None:
     make_hook(extra={"timeout": 30})
     hook = AnyFastHook(pool_size=48)
-    adapter = hook.client.session.get_adapter(hook.client.base_url)
-    assert adapter._pool_maxsize == hook.pool_size == 48  # type: ignore[attr-defined]
-    assert adapter.poolmanager.connection_pool_kw["maxsize"] == 48  # type: ignore[attr-defined]
+    transport = hook.client.transport
+    assert transport.pool_size == hook.pool_size == 48
+    assert transport._manager(*urlsplit(hook.client.base_url)[:2]).connection_pool_kw["maxsize"] == 48
     assert hook.client.timeout == (10.0, 30.0)
     assert AnyFastHook().pool_size == 16
 

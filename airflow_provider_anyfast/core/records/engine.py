@@ -39,7 +39,7 @@ from airflow_provider_anyfast.core.records.runlog import RetryTally
 from airflow_provider_anyfast.core.records.stopping import StopRule
 from airflow_provider_anyfast.core.records.store import RowSink
 from airflow_provider_anyfast.core.records.workers import WorkerPool
-from airflow_provider_anyfast.core.retry import CallHooks
+from airflow_provider_anyfast.core.retry import CallObserver
 from airflow_provider_anyfast.exceptions import (
     AnyFastError,
     AnyFastOutputError,
@@ -291,10 +291,14 @@ class RecordEngine:
                 self.budget.settle(item.estimate, 0)
                 raise self._budget_spent()
             reserved = True
-            hooks = CallHooks(before_attempt=lambda: self._before_attempt(item), on_retry=self._on_retry,
-                              cancel=self.cancel, log_retries=False)  # fmt: skip
+            observer = CallObserver(before_attempt=lambda: self._before_attempt(item), on_retry=self._on_retry,
+                                    cancel=self.cancel, log_retries=False)  # fmt: skip
             result = run_json_request(
-                self.client, item.body, self.schema, max_output_retries=self.settings.max_output_retries, hooks=hooks
+                self.client,
+                item.body,
+                self.schema,
+                max_output_retries=self.settings.max_output_retries,
+                observer=observer,
             )
             self.concurrency.on_success()
             self.stop_rule.success()

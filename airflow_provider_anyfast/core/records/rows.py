@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens")
+from airflow_provider_anyfast.core.outcome import USAGE_KEYS, add_usage
 
 
 class RowStatus(StrEnum):
@@ -29,12 +29,6 @@ class RowStatus(StrEnum):
 def usage_dict(prompt: int = 0, completion: int = 0, total: int = 0, reasoning: int = 0, cached: int = 0) -> dict:
     """Token counts under the row's key names, so every producer spells them alike."""
     return dict(zip(USAGE_KEYS, (prompt, completion, total, reasoning, cached), strict=True))
-
-
-def add_usage(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> dict:
-    """Sum two usage dicts key by key; a missing dict or key counts as zero."""
-    a, b = a or {}, b or {}
-    return {key: int(a.get(key) or 0) + int(b.get(key) or 0) for key in USAGE_KEYS}
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,7 +224,7 @@ def stopped_error(cause: AnyFastError, summary: dict[str, Any], location: str) -
         "cannot help.",
         status=cause.status, code=cause.code, type=cause.type, request_id=cause.request_id,
     )  # fmt: skip
-    error.source, error.attempts = cause.source, cause.attempts
+    error.source, error.cost = cause.source, cause.cost
     error.summary = summary  # type: ignore[attr-defined]
     return error
 
