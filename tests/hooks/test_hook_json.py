@@ -17,6 +17,7 @@ from airflow_provider_anyfast.exceptions import (
 )
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook
 from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
+from airflow_provider_anyfast.testing.usage import usage_for
 
 PROMPT = "Classify this item: red running shoes, size 42"
 SCHEMA_DICT = {
@@ -169,3 +170,13 @@ def test_bad_arguments_send_nothing(
     with pytest.raises(error):
         hook.complete_json(PROMPT, **kwargs)
     assert anyfast_server.request_count(None) == 0
+
+
+def test_a_re_asked_call_reports_the_cost_of_every_ask(hook: AnyFastHook, anyfast_server: AnyFastTestServer) -> None:
+    """The hook's last_call (lineage, metrics) is the call's Cost: both asks, not only the last."""
+    anyfast_server.push_fault(Fault("invalid_json"))
+    hook.complete_json(PROMPT, schema=SCHEMA_DICT)
+    _, usage, attempts = hook.last_call
+    assert attempts == anyfast_server.request_count() == 2
+    asked = [usage_for(body["model"], body["messages"], None, 0)["prompt_tokens"] for body in bodies(anyfast_server)]
+    assert usage["prompt_tokens"] == sum(asked)  # the server's own count, 4 characters a token, for each ask
