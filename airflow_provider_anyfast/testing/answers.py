@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_anyfast.testing.parts import describe_files, files_words
+from airflow_provider_anyfast.testing.parts import describe_files, files_text, files_words
 from airflow_provider_anyfast.testing.schema_values import SchemaFaker, find_schema_in_text
 
 _JSON_TYPES = ("json_object", "json_schema")
@@ -90,7 +90,10 @@ def make_answer(body: dict[str, Any], fault_kind: str | None = None) -> Answer:
     user_text = f"{files_words(files)} {last_user_text(messages)}" if files else last_user_text(messages)
     json_mode = is_json_mode(body)
     if json_mode:
-        value = _json_answer(body, seed, first_words(user_text, 8 + len(files)), last_user_text(messages))
+        record_text = last_user_text(messages)
+        if documents := files_text(messages):  # a summary reads the attached PDF, not the prompt beside it
+            record_text = f"{record_text}\n\n{documents}"
+        value = _json_answer(body, seed, first_words(user_text, 8 + len(files)), record_text)
         if files and isinstance(value, dict) and find_schema(body) is None:
             value["files"] = files  # what arrived, so a test can prove the bytes got here
         text = json.dumps(value, ensure_ascii=False)

@@ -30,6 +30,19 @@ _HINTS: dict[str, tuple[str, ...]] = {
     "order_change": ("cancel", "change", "address"),
     "return_exchange": ("exchange", "return", "size"),
     "product_question": ("how", "which", "guide", "descale", "question"),
+    # shop categories (the product-enrichment example)
+    "outdoor": ("trail", "hiking", "tent", "camping", "sleeping", "jacket", "down", "merino", "bottle"),
+    "sports & fitness": ("yoga", "dumbbell", "dumbbells", "fitness", "sweatproof", "workout"),
+    "kitchen": ("skillet", "knife", "pan", "chef", "cookware", "induction"),
+    "coffee": ("espresso", "coffee", "grinder", "dripper", "portafilter", "carafe"),
+    "audio": ("headphones", "earbuds", "speaker", "anc", "playback"),
+    "computing": ("monitor", "keyboard", "mouse", "laptop", "dpi", "usb"),
+    "smart home": ("thermostat", "vacuum", "purifier", "hepa", "air", "wi", "app", "voice"),
+    "home textiles": ("bedding", "duvet", "linen", "cotton", "towel", "cloth"),
+    "kids & baby": ("kids", "baby", "toddler", "children", "parent"),
+    "cycling": ("bike", "cycling", "helmet", "lumen", "saddle"),
+    "e-readers & wearables": ("reader", "smartwatch", "watch", "gps", "heart"),
+    "power & energy": ("battery", "lifepo4", "station", "solar", "charger"),
 }
 _DEFAULT_LABELS = ("other", "normal", "neutral", "medium", "unknown", "none", "general")
 _STOPWORDS = {

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
+import re
+import zlib
 from typing import Any
 
 from airflow_provider_anyfast.core.filetypes import MODEL_TYPES, sniff
@@ -90,3 +93,33 @@ def describe_files(messages: list[Any]) -> list[dict[str, Any]]:
 def files_words(files: list[dict[str, Any]]) -> str:
     """One word per file for answer texts: ``application/pdf:2345`` or ``url:https://...``."""
     return " ".join(f"{f['type']}:{f['bytes']}" if "type" in f else f"url:{f['url']}" for f in files)
+
+
+_STREAM = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.DOTALL)
+_SHOWN_TEXT = re.compile(rb"\(((?:\\.|[^\\)])*)\)\s*Tj")
+
+
+def pdf_text(data: bytes) -> str:
+    """The text a simple PDF shows (``(...) Tj`` in its content streams), so answers can read documents.
+
+    Enough for the demo's generated PDFs (one font, Flate or plain streams): the first string
+    is the title line, the rest one paragraph. Not a PDF parser: anything else gives ``""``.
+    """
+    shown: list[str] = []
+    for stream in _STREAM.findall(data):
+        with contextlib.suppress(zlib.error):  # a plain stream is read as it is
+            stream = zlib.decompress(stream)
+        for raw in _SHOWN_TEXT.findall(stream):
+            shown.append(re.sub(rb"\\(.)", rb"\1", raw).decode("latin-1"))
+    return f"{shown[0]}\n{' '.join(shown[1:])}".strip() if shown else ""
+
+
+def files_text(messages: list[Any]) -> str:
+    """The text of the PDFs that arrived inline, one after another."""
+    texts = []
+    for _, part in _image_parts(messages):
+        image = part.get("image_url") if isinstance(part, dict) else None
+        decoded = _decode(image["url"]) if isinstance(image, dict) and isinstance(image.get("url"), str) else None
+        if decoded is not None and decoded[0] == "application/pdf":
+            texts.append(pdf_text(decoded[1]))
+    return "\n\n".join(t for t in texts if t)

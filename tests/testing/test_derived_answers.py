@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import requests
 
+from airflow_provider_anyfast.testing.parts import pdf_text
 from airflow_provider_anyfast.testing.server import AnyFastTestServer
 
 TICKET = {
@@ -21,6 +24,18 @@ TICKET = {
         "summary": {"type": "string", "maxLength": 60},
     },
     "required": ["category", "priority", "urgent", "summary"],
+}
+EXAMPLES = Path(__file__).parents[2] / "example_dags" / "data" / "documents"
+CATEGORIES = ["outdoor", "sports & fitness", "kitchen", "coffee", "audio", "computing", "smart home", "home textiles",
+              "kids & baby", "cycling", "e-readers & wearables", "power & energy"]  # fmt: skip
+#: Product texts as the enrichment example sends them, and the category a reader would pick.
+PRODUCTS = {
+    "TrailRunner 3 GTX. Waterproof trail running shoe, Gore-Tex membrane, Vibram outsole.": "outdoor",
+    "Burr Coffee Grinder. Stainless steel conical burrs, 40 grind settings from espresso to French press.": "coffee",
+    "Air Purifier HEPA 40. True HEPA H13 + activated carbon filter, sleep mode, rooms up to 40 m2.": "smart home",
+    "Kids Rain Jacket. Fully taped seams, 10,000mm waterproof rating, reflective details.": "kids & baby",
+    "Smartwatch Active 2. AMOLED 1.4in, GPS + GLONASS, heart rate and SpO2, 10 day battery.": "e-readers & wearables",
+    "27in 4K Monitor. 27 inch IPS, USB-C with 65W power delivery.": "computing",
 }
 DOCUMENT = {
     "type": "object",
@@ -74,3 +89,33 @@ def test_titles_summaries_numbers_and_language_come_from_the_document(ask: Any) 
     assert value["language"] == "de"
     assert (value["orders"], value["share"]) == (412, 14.5)
     assert ask(DOCUMENT, text) == value  # deterministic
+
+
+def test_shop_categories_follow_the_product_text(ask: Any) -> None:
+    product = {"type": "object", "properties": {"category": {"enum": CATEGORIES}}, "required": ["category"]}
+    said = {text: ask(product, text)["category"] for text in PRODUCTS}
+    assert said == PRODUCTS
+
+
+def test_an_attached_pdf_is_what_the_summary_reads(anyfast_server: AnyFastTestServer) -> None:
+    pdf = (EXAMPLES / "01-checkout-outage-postmortem.pdf").read_bytes()
+    url = "data:application/pdf;base64," + base64.b64encode(pdf).decode()
+    content = [
+        {"type": "text", "text": "Summarize the attached document."},
+        {"type": "image_url", "image_url": {"url": url}},
+    ]
+    body = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": content}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": DOCUMENT}}}  # fmt: skip
+    with requests.post(f"{anyfast_server.base_url}/v1/chat/completions", json=body, timeout=5,
+                       headers={"Authorization": f"Bearer {anyfast_server.token}"}) as reply:  # fmt: skip
+        value = json.loads(reply.json()["choices"][0]["message"]["content"])
+    assert value["title"] == "Postmortem: checkout outage on 4 March"
+    assert value["summary"].startswith("Between 14:05 and 14:52 UTC on 4 March, roughly 38% of checkout attempts")
+    assert value["language"] == "en"
+
+
+def test_pdf_text_reads_flate_streams_and_nothing_else() -> None:
+    text = pdf_text((EXAMPLES / "11-quartalsbericht-logistik-de.pdf").read_bytes())
+    assert text.startswith("Quartalsbericht Logistik, erstes Quartal\nIm ersten Quartal haben wir 412.000 Pakete")
+    assert "Übergabe" in text
+    assert pdf_text(b"%PNG not a pdf") == ""
