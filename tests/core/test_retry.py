@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import re
 import socket
 import threading
 from collections.abc import Callable
@@ -37,19 +36,23 @@ from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
 
 RETRY_LOG = "airflow_provider_anyfast.retry"
 BODY = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
-_WAIT = re.compile(r"status=(\w+)\); attempt (\d+) of (\d+), retrying in ([0-9.]+)s")
 
 
-def waits(caplog: pytest.LogCaptureFixture) -> list[tuple[str, int, float]]:
-    """(status, attempt, wait) of each retry WARNING line."""
-    found = []
-    for record in caplog.records:
-        if record.name == RETRY_LOG:
-            assert record.levelno == logging.WARNING
-            match = _WAIT.search(record.getMessage())
-            assert match, record.getMessage()
-            found.append((match[1], int(match[2]), float(match[4])))
-    return found
+class Retries(list[tuple[str, int, float]]):
+    """(status, attempt, wait) of each retry, as the retry loop hands them to its observer."""
+
+    def observer(self) -> CallObserver:
+        return CallObserver(on_retry=self.add)
+
+    def add(self, exc: AnyFastError, wait: float) -> None:
+        self.append((str(exc.status), len(self) + 1, wait))
+
+
+def warned(caplog: pytest.LogCaptureFixture) -> int:
+    """Retry lines logged, each a WARNING (a single call's retries are worth a warning)."""
+    lines = [record for record in caplog.records if record.name == RETRY_LOG]
+    assert all(record.levelno == logging.WARNING for record in lines)
+    return len(lines)
 
 
 def failing(*errors: BaseException) -> Callable[[], str]:
@@ -116,10 +119,11 @@ def test_retryable_classes() -> None:
 def test_retries_until_success_and_counts_attempts(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger=RETRY_LOG)
     call = failing(AnyFastServerError("a", status=503), AnyFastConnectionError("b"))
-    outcome = call_with_retries(call, FAST)
+    retries = Retries()
+    outcome = call_with_retries(call, FAST, retries.observer())
     assert (outcome.value, outcome.attempts) == ("ok", 3)
-    assert [(status, attempt) for status, attempt, _ in waits(caplog)] == [("503", 1), ("None", 2)]
-    assert all(0 <= wait <= 0.05 for *_, wait in waits(caplog))
+    assert [(status, attempt) for status, attempt, _ in retries] == [("503", 1), ("None", 2)] and warned(caplog) == 2
+    assert all(0 <= wait <= 0.05 for *_, wait in retries)
 
 
 def test_gives_up_after_max_retries_with_attempts_on_the_error() -> None:
@@ -141,9 +145,10 @@ def test_never_retries_what_cannot_succeed() -> None:
 def test_server_hint_is_the_wait(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger=RETRY_LOG)
     call = failing(AnyFastRateLimitError("slow down", status=429, retry_after=0.03))
-    outcome = call_with_retries(call, FAST)
+    retries = Retries()
+    outcome = call_with_retries(call, FAST, retries.observer())
     assert (outcome.value, outcome.attempts) == ("ok", 2)
-    assert waits(caplog) == [("429", 1, 0.03)]
+    assert retries == [("429", 1, 0.03)] and warned(caplog) == 1
 
 
 def test_hint_past_the_cap_fails_at_once() -> None:
@@ -207,11 +212,12 @@ def test_retried_failures_over_http(
 ) -> None:
     caplog.set_level(logging.WARNING, logger=RETRY_LOG)
     anyfast_server.push_fault(fault, times=2)
-    result = client.chat(dict(BODY))
+    retries = Retries()
+    result = client.chat(dict(BODY), retries.observer())
     assert result.completion.text == "Echo: hi" and result.attempts == 3
     assert anyfast_server.request_count() == 3
     expected_status = "None" if fault.kind == "drop" else str(fault.http_status)
-    assert [(s, a) for s, a, _ in waits(caplog)] == [(expected_status, 1), (expected_status, 2)]
+    assert [(s, a) for s, a, _ in retries] == [(expected_status, 1), (expected_status, 2)] and warned(caplog) == 2
 
 
 def test_retries_run_out_over_http(anyfast_server: AnyFastTestServer, client: AnyFastClient) -> None:
@@ -273,8 +279,9 @@ def test_server_hint_is_honoured_over_http(
 ) -> None:
     caplog.set_level(logging.WARNING, logger=RETRY_LOG)
     anyfast_server.push_fault(fault)
-    assert client.chat(dict(BODY)).attempts == 2
-    assert waits(caplog) == [(str(fault.http_status), 1, wait)]
+    retries = Retries()
+    assert client.chat(dict(BODY), retries.observer()).attempts == 2
+    assert retries == [(str(fault.http_status), 1, wait)] and warned(caplog) == 1
     assert anyfast_server.request_count() == 2
 
 

@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import logging
-import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine
+from airflow_provider_anyfast.core.records.limits import AdaptiveConcurrency
 from airflow_provider_anyfast.core.records.plan import RecordsJob, work
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.source import iter_source
@@ -27,19 +26,24 @@ from airflow_provider_anyfast.core.retry import RetryPolicy
 from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
 
 PROMPT = "Classify record {{ record.id }}: {{ record.text }}"
-CONCURRENCY_IN_LOG = re.compile(r"concurrency (\d+)")
-RETRY_WAIT_IN_LOG = re.compile(r"retrying in ([0-9.]+)s")
+
+
+class Waits(list[float]):
+    """The policy's sleep: each wait the client decided on, kept as a value (and not slept: tests need no clock)."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
 
 
 @pytest.fixture
 def make_client(anyfast_server: AnyFastTestServer) -> Iterator[Any]:
-    """``make_client(max_retries)``: a client of the local server with millisecond backoff, a 1 s wait cap and
-    0.22 s of rate-limit waiting (four 0.05 s hints) per call."""
+    """``make_client(max_retries, waits)``: a client of the local server with millisecond backoff, a 1 s wait cap and
+    0.22 s of rate-limit waiting (four 0.05 s hints) per call; its retry waits go to ``waits``."""
     made: list[AnyFastClient] = []
 
-    def make(max_retries: int = 4) -> AnyFastClient:
+    def make(max_retries: int = 4, waits: Waits | None = None) -> AnyFastClient:
         policy = RetryPolicy(max_retries=max_retries, max_retry_wait=1.0, backoff_initial=0.01, backoff_max=0.05,
-                             rate_limit_budget=0.22)  # fmt: skip
+                             rate_limit_budget=0.22, sleep=waits)  # fmt: skip
         made.append(AnyFastClient(anyfast_server.base_url, anyfast_server.token, retry=policy, pool_size=8))
         return made[-1]
 
@@ -48,54 +52,63 @@ def make_client(anyfast_server: AnyFastTestServer) -> Iterator[Any]:
         client.close()
 
 
-def run_engine(client: AnyFastClient, records: list[dict[str, Any]], **settings: Any) -> tuple[RecordEngine, list]:
+class WatchedConcurrency(AdaptiveConcurrency):
+    """The engine's real adaptive cap, noting its limit after every signal it gets."""
+
+    def __init__(self, maximum: int) -> None:
+        super().__init__(maximum)
+        self.seen: list[int] = []
+
+    def on_rate_limited(self) -> None:
+        super().on_rate_limited()
+        self.seen.append(self.limit)
+
+    def on_success(self) -> None:
+        super().on_success()
+        self.seen.append(self.limit)
+
+
+def run_engine(
+    client: AnyFastClient, records: list[dict[str, Any]], **settings: Any
+) -> tuple[RecordEngine, list, list[int]]:
     job = RecordsJob(PromptTemplate(PROMPT), "gemini-2.5-flash", {"response_format": {"type": "json_object"}}, "id")
     sink = MemoryRowSink()
     engine = RecordEngine(client, None, sink, EngineSettings(**settings), total=len(records))
+    engine.concurrency = watched = WatchedConcurrency(engine.concurrency.maximum)
     engine.run(work(job, iter_source(records)))
-    return engine, sink.rows
-
-
-def retry_waits(caplog: pytest.LogCaptureFixture) -> list[float]:
-    """The waits the client announced before each retry (its own log line, one per retry)."""
-    found = (
-        RETRY_WAIT_IN_LOG.search(r.getMessage()) for r in caplog.records if r.name == "airflow_provider_anyfast.retry"
-    )
-    return [float(m.group(1)) for m in found if m]
+    return engine, sink.rows, watched.seen
 
 
 def test_sustained_429s_halve_concurrency_and_it_grows_back(
-    anyfast_server: AnyFastTestServer, make_client: Any, caplog: pytest.LogCaptureFixture, kit: Any
+    anyfast_server: AnyFastTestServer, make_client: Any, kit: Any
 ) -> None:
     """A burst of 60 rate limits (hinted 10 ms): AdaptiveConcurrency halves, then climbs back to the maximum."""
     anyfast_server.push_fault(Fault("rate_limit", retry_after_ms=10), times=60)
     records = kit.make_records(200)
-    caplog.set_level(logging.INFO, logger="airflow_provider_anyfast")
-    caplog.set_level(logging.DEBUG, logger="airflow_provider_anyfast.retry")  # a records run's retries: DEBUG
+    waits = Waits()
 
-    client = make_client(max_retries=60)  # the burst is FIFO: one record may draw many of them in a row
-    engine, rows = run_engine(client, records, max_concurrency=8, progress_interval=0.0001)
+    client = make_client(max_retries=60, waits=waits)  # the burst is FIFO: one record may draw many in a row
+    engine, rows, seen = run_engine(client, records, max_concurrency=8)
 
     assert [r["status"] for r in rows] == ["success"] * 200
     assert sum(r["attempts"] for r in rows) == anyfast_server.request_count() == 260
     assert engine.concurrency.decreases >= 1
-    seen = [int(m.group(1)) for m in map(CONCURRENCY_IN_LOG.search, caplog.messages) if m]
     assert min(seen) <= 4, f"the limit never halved: {Counter(seen)}"
     assert seen[-1] == engine.concurrency.limit == 8, "the limit grew back to max_concurrency"
-    assert set(retry_waits(caplog)) == {0.01}, "each retry waited the server's hint"
+    assert waits == [0.01] * 60, "each retry waited the server's hint"
 
 
 def test_retry_waits_are_capped_and_attempts_bounded(
-    anyfast_server: AnyFastTestServer, make_client: Any, caplog: pytest.LogCaptureFixture, kit: Any
+    anyfast_server: AnyFastTestServer, make_client: Any, kit: Any
 ) -> None:
     """Hinted waits are honoured up to max_retry_wait and rate limits retried within rate_limit_budget; backoff stays
     under backoff_max, server failures get at most max_retries+1 attempts."""
     anyfast_server.add_rule("rec-00000", Fault("rate_limit", retry_after=0.05))  # always, within the cap
     anyfast_server.add_rule("rec-00001", Fault("server_error", status=503))  # always, no hint: backoff
     anyfast_server.add_rule("rec-00002", Fault("rate_limit", retry_after=30))  # past the 1 s cap: fail at once
-    caplog.set_level(logging.DEBUG, logger="airflow_provider_anyfast.retry")  # a records run's retries: DEBUG
+    waits = Waits()
 
-    _, rows = run_engine(make_client(max_retries=4), kit.make_records(3), max_concurrency=1)
+    _, rows, _ = run_engine(make_client(max_retries=4, waits=waits), kit.make_records(3), max_concurrency=1)
 
     hinted, backoff, too_long = rows
     assert (hinted["status"], hinted["error"]["type"], hinted["attempts"]) == ("error", "rate_limit", 5)
@@ -104,11 +117,10 @@ def test_retry_waits_are_capped_and_attempts_bounded(
     assert "max_retry_wait" in too_long["error"]["message"]
     per_record = Counter(kit.record_of(r.body) for r in anyfast_server.requests if r.method == "POST")
     assert per_record == {"rec-00000": 5, "rec-00001": 5, "rec-00002": 1}, "0.22 s budget / 0.05 s hints; max_retries=4"
-    waits = retry_waits(caplog)
     assert len(waits) == 8  # 4 retries each for the first two records, none for the refused wait
     assert waits[:4] == [0.05] * 4, "the server's Retry-After is what we wait"
-    assert all(0 <= w <= 0.05 for w in waits[4:]), "backoff never exceeds backoff_max"
-    assert sum(waits) <= 2 * 4 * max(1.0, 0.05), "total wait <= records x max_retries x cap"
+    assert all(0.005 <= w <= 0.05 for w in waits[4:]), "backoff stays between its floor and backoff_max"
+    assert sum(waits[:4]) <= 0.22 < sum(waits[:4]) + 0.05, "rate limits waited up to rate_limit_budget, no further"
 
 
 def test_what_is_never_retried(anyfast_server: AnyFastTestServer, make_client: Any, kit: Any) -> None:
@@ -119,7 +131,7 @@ def test_what_is_never_retried(anyfast_server: AnyFastTestServer, make_client: A
     for i, fault in enumerate(faults):
         anyfast_server.add_rule(f"rec-{i:05d}", fault)
 
-    _, rows = run_engine(make_client(max_retries=4), kit.make_records(len(faults) + 2), max_concurrency=1)
+    _, rows, _ = run_engine(make_client(max_retries=4), kit.make_records(len(faults) + 2), max_concurrency=1)
 
     assert [(r["status"], r["error"]["type"], r["attempts"]) for r in rows] == [
         *[("error", "bad_request", 1)] * 4, ("truncated", "truncated", 1), ("filtered", "filtered", 1),

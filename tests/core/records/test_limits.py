@@ -50,12 +50,25 @@ def test_rate_bucket_token_amounts_and_adjustments() -> None:
     assert bucket.reserve(1) == pytest.approx(0.01)
 
 
+class RecordingStop(threading.Event):
+    """A stop that remembers each wait handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return super().wait(timeout)
+
+
 def test_rate_bucket_wait_ends_when_cancelled() -> None:
-    bucket = RateBucket(1)  # one a minute: the second acquire would wait ~60 s
+    bucket = RateBucket(1, clock=FakeClock())  # one a minute: the second acquire waits 60 s
     bucket.acquire()
-    cancel = threading.Event()
+    cancel = RecordingStop()
     cancel.set()
     bucket.acquire(1, cancel)  # returns at once instead of waiting the minute
+    assert cancel.waits == [pytest.approx(60.0)], "the minute's wait is a wait on the stop, which ends it"
 
 
 def test_rate_bucket_refuses_a_non_positive_rate() -> None:

@@ -26,12 +26,14 @@ from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
 FAST = RetryPolicy(max_retries=3, max_retry_wait=5.0, backoff_initial=0.01, backoff_max=0.05)
 
 
-def spec(max_concurrency: int = 1, max_error_rate: float = 0.0, rpm: float | None = None) -> RunSpec:
+def spec(
+    max_concurrency: int = 1, max_error_rate: float = 0.0, rpm: float | None = None, stop_grace: float = 0.5
+) -> RunSpec:
     job = RecordsJob(
         template=PromptTemplate("Text: {{ record.text }}"), model="gemini-2.5-flash",
         params={"response_format": {"type": "json_object"}}, id_field="id",
     )  # fmt: skip
-    settings = EngineSettings(max_concurrency=max_concurrency, requests_per_minute=rpm)
+    settings = EngineSettings(max_concurrency=max_concurrency, requests_per_minute=rpm, stop_grace=stop_grace)
     return RunSpec(job=job, schema=None, engine=settings, max_error_rate=max_error_rate, dedup=False)
 
 
@@ -62,17 +64,33 @@ def test_cancel_stops_sending_new_requests(anyfast_server: AnyFastTestServer) ->
     assert [row["id"] for row in sink.rows] == ["r0"]
 
 
+class StopDuringLimiterWait(threading.Event):
+    """The stop, set from inside the rate limiter's wait: a record is certainly waiting there when it comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limiter_waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.limiter_waits.append(timeout)
+        self.set()  # as on_kill would, while the record waits for its slot
+        return super().wait(timeout)
+
+
 def test_cancel_ends_a_rate_limit_wait_without_sending(anyfast_server: AnyFastTestServer) -> None:
     client = AnyFastClient(anyfast_server.base_url, anyfast_server.token, retry=FAST)
-    cancel = threading.Event()
-    sink = CancelAfter(cancel, rows=1)
-    # one request a minute: the second record's worker waits on the limiter when the stop comes
+    cancel = StopDuringLimiterWait()
+    sink = MemoryRowSink()
+    # one request a minute: r0 goes at once, r1 waits on the limiter (about 60 s) and the stop comes then
     with pytest.raises(RuntimeError, match="The run was stopped"):
-        run_records(client, spec(max_concurrency=2, rpm=1), lambda: iter_source(records(3)), sink, cancel=cancel)
+        # a long grace: the aborted row is collected as soon as it exists, however loaded the machine
+        run_records(client, spec(rpm=1, stop_grace=60), lambda: iter_source(records(3)), sink, cancel=cancel)
     assert anyfast_server.request_count() == 1
+    assert len(cancel.limiter_waits) == 1 and cancel.limiter_waits[0] == pytest.approx(60.0, abs=1.0)
     rows = {row["id"]: row for row in sink.rows}
     assert rows.pop("r0")["status"] == "success"
-    assert all(row["error"]["type"] == "aborted" for row in rows.values())  # r1, unless the stop came first
+    assert rows.pop("r1")["error"]["type"] == "aborted"  # the waiting record: never sent
+    assert rows == {}  # r2 was never started
 
 
 def test_cancel_flushes_rows_already_written_to_storage(anyfast_server: AnyFastTestServer, tmp_path: Path) -> None:
