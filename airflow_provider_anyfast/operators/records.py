@@ -25,10 +25,11 @@ from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.plan import DEFAULT_CONTEXT_TOKENS, RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import ErrorRateExceededError, RunSpec, run_records
+from airflow_provider_anyfast.core.records.sink import MemoryRowSink, RowSink
 from airflow_provider_anyfast.core.records.source import SourceItem, input_files, iter_files, iter_source
 from airflow_provider_anyfast.core.records.spend import markdown_summary
 from airflow_provider_anyfast.core.records.stopping import EVERY_RECORD as STOPS_THE_RUN
-from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowSink, RowStore
+from airflow_provider_anyfast.core.records.store import RowStore
 from airflow_provider_anyfast.exceptions import AnyFastError
 from airflow_provider_anyfast.hooks.anyfast import AnyFastHook
 from airflow_provider_anyfast.operators.arguments import operator_label, own_arguments, split_api_params
@@ -309,13 +310,13 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
             summary = run_records(self.hook.get_conn(), spec, source, sink, cancel=self._cancel)
         except ErrorRateExceededError as exc:
             self._run_totals = exc.summary
-            if isinstance(sink, MemoryRowSink):  # keep every row, failed ones included, for inspection
+            if not sink.durable:  # keep every row, failed ones included, for inspection
                 context["ti"].xcom_push(key="rows", value=exc.summary["rows"])
             raise
         except AnyFastError as exc:
             stopped = getattr(exc, "summary", None)
             self._run_totals = stopped if stopped is not None else reporter.totals()  # for the lineage event
-            if stopped is not None and isinstance(sink, MemoryRowSink):
+            if stopped is not None and not sink.durable:
                 context["ti"].xcom_push(key="rows", value=stopped["rows"])
             if isinstance(exc, STOPS_THE_RUN) or stopped is not None:  # every retry would fail the same way
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
@@ -328,7 +329,7 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         log.info("AnyFast run summary:\n%s", spend)
         if self.outlet_asset is not None:
             publish_event(context, self.outlet_asset, {**summary, "summary": spend}, location)
-        if isinstance(sink, MemoryRowSink):
+        if not sink.durable:
             return summary["rows"]
         return {**summary, "path": location}
 

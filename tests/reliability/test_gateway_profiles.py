@@ -21,8 +21,8 @@ from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordE
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import RunSpec, run_records
+from airflow_provider_anyfast.core.records.sink import MemoryRowSink
 from airflow_provider_anyfast.core.records.source import iter_source
-from airflow_provider_anyfast.core.records.store import MemoryRowSink
 from airflow_provider_anyfast.core.retry import RetryPolicy, suggested_wait
 from airflow_provider_anyfast.exceptions import (
     AnyFastBadRequestError,

@@ -20,8 +20,8 @@ from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordE
 from airflow_provider_anyfast.core.records.limits import AdaptiveConcurrency
 from airflow_provider_anyfast.core.records.plan import RecordsJob, work
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
+from airflow_provider_anyfast.core.records.sink import MemoryRowSink
 from airflow_provider_anyfast.core.records.source import iter_source
-from airflow_provider_anyfast.core.records.store import MemoryRowSink
 from airflow_provider_anyfast.core.retry import RetryPolicy
 from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
 

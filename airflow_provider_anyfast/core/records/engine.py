@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_anyfast.core.client import AnyFastClient
@@ -32,42 +32,21 @@ from airflow_provider_anyfast.core.records.rows import (
     RowStatus,
     RunCounts,
     failure_row,
+    row_for_error,
     skipped_row,
     success_row,
 )
 from airflow_provider_anyfast.core.records.runlog import RetryTally
-from airflow_provider_anyfast.core.records.stopping import StopRule
-from airflow_provider_anyfast.core.records.store import RowSink
+from airflow_provider_anyfast.core.records.sink import RowSink
+from airflow_provider_anyfast.core.records.stopping import Aborted, BudgetSpent, StopRule
 from airflow_provider_anyfast.core.records.workers import WorkerPool
+from airflow_provider_anyfast.core.records.writer import RowWriter
 from airflow_provider_anyfast.core.retry import CallObserver
-from airflow_provider_anyfast.exceptions import (
-    AnyFastError,
-    AnyFastOutputError,
-    AnyFastRateLimitError,
-)
+from airflow_provider_anyfast.exceptions import AnyFastError, AnyFastRateLimitError
 
 log = logging.getLogger("airflow_provider_anyfast.records")
 #: The longest the engine waits for an answer before it looks at a stop, a due flush or progress.
 _TICK = 0.2
-
-_STATUS_OF_OUTPUT_ERROR = {
-    "truncated": RowStatus.TRUNCATED,
-    "filtered": RowStatus.FILTERED,
-    "prompt_blocked": RowStatus.FILTERED,
-    "invalid_output": RowStatus.INVALID_OUTPUT,
-}
-
-
-class _BudgetSpent(AnyFastError):
-    """The token budget is spent: this record was not sent."""
-
-    kind = "budget_exhausted"
-
-
-class _Aborted(AnyFastError):
-    """An earlier failure (bad token, no quota) would fail this record too: not sent."""
-
-    kind = "aborted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,24 +77,6 @@ class EngineSettings:
     price: Price | None = None
 
 
-def row_for_error(record_id: str | int, exc: BaseException, model: str | None) -> ResultRow:
-    """The row of a record whose call failed, keeping what the failure cost."""
-    if isinstance(exc, AnyFastOutputError):
-        return failure_row(
-            record_id, _STATUS_OF_OUTPUT_ERROR.get(exc.kind, RowStatus.INVALID_OUTPUT),
-            error_type=exc.kind, message=exc.message, raw=exc.raw, model=model,
-            finish_reason=exc.finish_reason, usage=exc.usage, attempts=exc.attempts,
-        )  # fmt: skip
-    if isinstance(exc, AnyFastError):
-        return failure_row(
-            record_id, RowStatus.ERROR, error_type=exc.kind, message=exc.message,
-            http_status=exc.status, model=model, usage=exc.usage, attempts=exc.attempts,
-        )  # fmt: skip
-    return failure_row(
-        record_id, RowStatus.ERROR, error_type="unexpected", message=f"{type(exc).__name__}: {exc}", model=model
-    )
-
-
 class RecordEngine:
     """Runs work items through the client within concurrency, rate and budget limits."""
 
@@ -142,7 +103,8 @@ class RecordEngine:
         self.budget = TokenBudget(settings.max_total_tokens)
         self.cost = TokenBudget(settings.max_cost)
         self.reuse = reuse or Reuse(dedup=False)
-        self.counts = RunCounts()
+        self.writer = RowWriter(sink, self.reuse, settings.flush_interval)
+        self.counts = self.writer.counts
         self.meter = meter or RunMeter()
         self.meter.counts = self.counts  # reports read the engine's own totals
         self.retries = RetryTally()
@@ -154,8 +116,6 @@ class RecordEngine:
         self._done: queue.Queue[tuple[str, ResultRow]] = queue.Queue()
         self._in_flight = 0
         self._attempt = threading.local()  # per worker thread: when its current request was sent
-        self._last_flush = time.monotonic()
-        self._kept: dict[Any, dict[str, Any]] = {}  # keep_fields of records whose row is not written yet
 
     def run(self, items: Iterable[WorkItem | ResultRow]) -> RunCounts:
         """Process every item; rows already decided (refused records) go straight to the sink.
@@ -164,21 +124,22 @@ class RecordEngine:
         (``cancel``) nothing more is sent, answers already received are written, and requests still
         in flight get ``stop_grace`` seconds to answer before they are given up on.
         """
-        self._last_flush = time.monotonic()
+        self.writer.restart_clock()
+        write = self.writer.write
         with self._workers() as pool:
             for item in items:
                 if self.cancel.is_set():
                     break
                 if isinstance(item, WorkItem) and item.kept is not None:
-                    self._kept[item.record_id] = item.kept
+                    self.writer.keep(item.record_id, item.kept)
                 if isinstance(item, ResultRow):
-                    self._write(item)
+                    write(item)
                 elif self.stopped is not None:
-                    self._write(skipped_row(item.record_id, self.stopped.message, self.stopped.kind))
+                    write(skipped_row(item.record_id, self.stopped.message, self.stopped.kind))
                 else:
                     key, ready, send = self.reuse.before_send(item.record_id, item.key_body or item.body)
                     if ready is not None:
-                        self._write(ready)
+                        write(ready)
                     elif send:
                         while self._in_flight >= self.concurrency.limit and not self.cancel.is_set():
                             self._collect(block=True)
@@ -237,12 +198,12 @@ class RecordEngine:
             except queue.Empty:
                 break
             self._in_flight -= 1
-            self._write(row)
+            self.writer.write(row)
             for follower in self.reuse.after(key, row):
-                self._write(follower)
+                self.writer.write(follower)
             block = False
         self._report_progress()
-        self._maybe_flush()
+        self.writer.maybe_flush()
 
     def _report_progress(self) -> None:
         """Once per progress interval: the progress line, and the metrics of the interval."""
@@ -250,23 +211,7 @@ class RecordEngine:
             self.meter.flush()
 
     def _tick(self) -> float:
-        flush_left = self.settings.flush_interval - (time.monotonic() - self._last_flush)
-        return max(0.01, min(_TICK, self.progress.seconds_to_next(), flush_left))
-
-    def _maybe_flush(self) -> None:
-        """Rows first, then cache entries: a failing cache never keeps rows from storage."""
-        if time.monotonic() - self._last_flush < self.settings.flush_interval:
-            return
-        self.sink.flush()
-        self.reuse.flush()
-        self._last_flush = time.monotonic()
-
-    def _write(self, row: ResultRow) -> None:
-        kept = self._kept.pop(row.id, None)
-        if kept is not None:
-            row = replace(row, input=kept)
-        self.sink.append(row)
-        self.counts.add(row)
+        return max(0.01, min(_TICK, self.progress.seconds_to_next(), self.writer.seconds_to_flush()))
 
     def _call(self, item: WorkItem, key: str = "") -> None:
         """Worker thread: one record from limits to row. Always hands back exactly one row."""
@@ -308,7 +253,7 @@ class RecordEngine:
             )  # fmt: skip
         except Exception as exc:  # one record's failure is its row, whatever it was
             row = row_for_error(item.record_id, exc, model)
-            stops = isinstance(exc, _BudgetSpent) or self.stop_rule.stops_the_run(exc)
+            stops = isinstance(exc, BudgetSpent) or self.stop_rule.stops_the_run(exc)
             if stops and self.stopped is None and isinstance(exc, AnyFastError):
                 self._stop(exc)
         spent = int((row.usage or {}).get("total_tokens") or 0)
@@ -333,7 +278,7 @@ class RecordEngine:
         if self.tpm is not None:
             self.tpm.acquire(item.estimate, self.cancel)
         if self.cancel.is_set():  # a stop also ends the waits above: they must not end in a request
-            raise _Aborted("not sent: the task is being stopped")
+            raise Aborted("not sent: the task is being stopped")
         self._attempt.started = time.monotonic()  # request latency starts here, not at the limiter
 
     def _on_retry(self, exc: AnyFastError, wait: float) -> None:
@@ -342,16 +287,16 @@ class RecordEngine:
         if isinstance(exc, AnyFastRateLimitError):
             self.concurrency.on_rate_limited()
 
-    def _budget_spent(self) -> _BudgetSpent:
+    def _budget_spent(self) -> BudgetSpent:
         limits = {"max_total_tokens": self.settings.max_total_tokens, "max_cost": self.settings.max_cost}
         spent = ", ".join(f"{name}={value}" for name, value in limits.items() if value is not None)
-        return _BudgetSpent(f"not sent: the run's budget ({spent}) is spent")
+        return BudgetSpent(f"not sent: the run's budget ({spent}) is spent")
 
     def _stop(self, exc: AnyFastError) -> None:
         """No new requests after a failure every other record would hit too, or once the budget is spent."""
-        if isinstance(exc, _BudgetSpent):
+        if isinstance(exc, BudgetSpent):
             self.stopped = exc
         else:
             self.stop_cause = exc
-            self.stopped = _Aborted(f"not sent: an earlier request failed with {exc.kind}: {exc.message}")
+            self.stopped = Aborted(f"not sent: an earlier request failed with {exc.kind}: {exc.message}")
         log.error("AnyFast run stops sending new requests: %s", self.stopped.message)

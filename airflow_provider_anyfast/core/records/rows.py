@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from airflow_provider_anyfast.core.outcome import USAGE_KEYS, add_usage
+from airflow_provider_anyfast.exceptions import AnyFastError, AnyFastOutputError
 
 
 class RowStatus(StrEnum):
@@ -157,6 +158,32 @@ def invalid_record_row(id: str | int, message: str) -> ResultRow:
 def skipped_row(id: str | int, reason: str, error_type: str) -> ResultRow:
     """A record never sent because the run stopped first (budget spent, cancelled)."""
     return failure_row(id, RowStatus.ERROR, error_type=error_type, message=reason)
+
+
+_STATUS_OF_OUTPUT_ERROR = {
+    "truncated": RowStatus.TRUNCATED,
+    "filtered": RowStatus.FILTERED,
+    "prompt_blocked": RowStatus.FILTERED,
+    "invalid_output": RowStatus.INVALID_OUTPUT,
+}
+
+
+def row_for_error(record_id: str | int, exc: BaseException, model: str | None) -> ResultRow:
+    """The row of a record whose call failed, keeping what the failure cost."""
+    if isinstance(exc, AnyFastOutputError):
+        return failure_row(
+            record_id, _STATUS_OF_OUTPUT_ERROR.get(exc.kind, RowStatus.INVALID_OUTPUT),
+            error_type=exc.kind, message=exc.message, raw=exc.raw, model=model,
+            finish_reason=exc.finish_reason, usage=exc.usage, attempts=exc.attempts,
+        )  # fmt: skip
+    if isinstance(exc, AnyFastError):
+        return failure_row(
+            record_id, RowStatus.ERROR, error_type=exc.kind, message=exc.message,
+            http_status=exc.status, model=model, usage=exc.usage, attempts=exc.attempts,
+        )  # fmt: skip
+    return failure_row(
+        record_id, RowStatus.ERROR, error_type="unexpected", message=f"{type(exc).__name__}: {exc}", model=model
+    )
 
 
 @dataclass(slots=True)

@@ -27,8 +27,9 @@ from airflow_provider_anyfast.core.records.preflight import check_model_served
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
 from airflow_provider_anyfast.core.records.runlog import start_line
+from airflow_provider_anyfast.core.records.sink import RowSink
 from airflow_provider_anyfast.core.records.source import EmptyInputError, SourceItem
-from airflow_provider_anyfast.core.records.store import RowSink, RowStorageError, RowStore
+from airflow_provider_anyfast.core.records.store import RowStorageError
 from airflow_provider_anyfast.exceptions import AnyFastError
 
 log = logging.getLogger("airflow_provider_anyfast.records")
@@ -94,28 +95,25 @@ def run_records(
         )
     if spec.cache is not None:
         spec.cache.check_writable()  # before the first paid request
-    done: set[Any] = set()
     lost: list[str] = []
-    if isinstance(sink, RowStore):
 
-        def on_lost(message: str) -> None:
-            lost.append(message)
-            cancel.set()
+    def on_lost(message: str) -> None:
+        lost.append(message)
+        cancel.set()
 
-        state = sink.open(checked.fingerprint, details=checked.details, on_lost=on_lost)
-        for warning in state.warnings:
-            log.warning("%s", warning)
-        done = state.done_ids
-        if state.is_resume:
-            log.info(
-                "Resuming in %s: %d record(s) already have a success row and will not be requested again",
-                spec.location, len(done),
-            )  # fmt: skip
+    state = sink.open(checked.fingerprint, details=checked.details, on_lost=on_lost)
+    for warning in state.warnings:
+        log.warning("%s", warning)
+    done: set[Any] = state.done_ids
+    if state.is_resume:
+        log.info(
+            "Resuming in %s: %d record(s) already have a success row and will not be requested again",
+            spec.location, len(done),
+        )  # fmt: skip
     try:
         return _run(client, spec, source, sink, checked, keys or set(), done, cancel, lost, started)
     finally:
-        if isinstance(sink, RowStore):
-            sink.release()
+        sink.release()
 
 
 def _run(
@@ -162,7 +160,7 @@ def _run(
         reuse.close()
         if lost:
             raise LeaseLostError(lost[0])
-        if isinstance(sink, RowStore):
+        if sink.durable:
             kept = f"are kept in {spec.location}"
         elif spec.cache is not None:
             kept = f"are kept in the cache {spec.cache.root}"
@@ -178,7 +176,7 @@ def _run(
             "Cache %s: %d cached answer(s) no longer pass the current output_schema and were requested again",
             spec.cache.root, spec.cache.rejected,
         )  # fmt: skip
-    summary = sink.close(
+    summary = sink.finalize(
         {
             "model": spec.job.model,
             "started_at": started.isoformat(),
@@ -245,7 +243,7 @@ def _start_line(spec: RunSpec, total: int, refused: int) -> str:
 
 def _judge(summary: dict[str, Any], total: int, spec: RunSpec) -> None:
     """Fail the run, after every row is written, when too many records failed."""
-    counts = summary.get("counts") or summary.get("by_status") or {}
+    counts = summary.get("counts") or {}
     failed = sum(n for status, n in counts.items() if status != RowStatus.SUCCESS.value)
     if total and failed / total > spec.max_error_rate:
         by_status = ", ".join(f"{s}={n}" for s, n in counts.items() if n and s != RowStatus.SUCCESS.value)

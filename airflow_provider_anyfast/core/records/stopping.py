@@ -21,6 +21,19 @@ from airflow_provider_anyfast.exceptions import (
     AnyFastRetryWaitTooLongError,
 )
 
+
+class BudgetSpent(AnyFastError):
+    """The run's budget (tokens or cost) is spent: this record was not sent."""
+
+    kind = "budget_exhausted"
+
+
+class Aborted(AnyFastError):
+    """An earlier failure (bad token, no quota) or a stop would fail this record too: not sent."""
+
+    kind = "aborted"
+
+
 #: Failures that every record would get: the first one stops the run.
 EVERY_RECORD = (AnyFastAuthError, AnyFastQuotaExhaustedError, AnyFastModelUnavailableError)
 #: The same non-retryable error on this many records in a row, before any success, stops the run.
@@ -45,7 +58,7 @@ class StopRule:
             return True
         if self._any_success or not isinstance(exc, AnyFastError) or is_retryable(exc):
             return False
-        if isinstance(exc, AnyFastOutputError | AnyFastRetryWaitTooLongError) or exc.kind in ("aborted",):
+        if isinstance(exc, AnyFastOutputError | AnyFastRetryWaitTooLongError) or exc.kind == Aborted.kind:
             return False
         key = (exc.kind, exc.status, exc.code)
         with self._lock:

@@ -1,4 +1,4 @@
-"""Where result rows go: a list for XCom, or JSON Lines parts on any pathlib-like storage.
+"""Result rows as JSON Lines parts on any pathlib-like storage (the ``RowSink`` for ``output_path``).
 
 ``RowStore`` is built for object stores, which cannot append or rename: every part is written
 whole in one ``open("wb")``, ``_run.json`` pins the input's fingerprint before any part
@@ -14,7 +14,7 @@ import itertools
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from airflow_provider_anyfast.core.records.lease import DEFAULT_TTL, Lease, LeaseHeldError, LeaseLostError
 from airflow_provider_anyfast.core.records.resume import (
@@ -30,16 +30,12 @@ from airflow_provider_anyfast.core.records.resume import (
     run_file_bytes,
 )
 from airflow_provider_anyfast.core.records.rows import ResultRow, RunCounts
+from airflow_provider_anyfast.core.records.sink import merge_extra
 
-DEFAULT_XCOM_MAX_BYTES = 48 * 1024 * 1024
 MANIFEST_FILE = "manifest.json"
 ROWS_DIR = "rows"
-_MANIFEST_KEYS = ("files", "counts", "records", "requests", "usage", "generation", "fingerprint", "resumed_rows",
-                  "damaged_lines")  # fmt: skip
-
-
-class RowSetTooLargeError(ValueError):
-    """The rows would not fit in XCom."""
+_MANIFEST_KEYS = ("files", "records", "requests", "failed", "counts", "usage", "generation", "fingerprint",
+                  "resumed_rows", "damaged_lines")  # fmt: skip
 
 
 class FingerprintMismatchError(ValueError):
@@ -50,59 +46,14 @@ class RowStorageError(RuntimeError):
     """Reading or writing the row folder failed; buffered rows are kept for a retry."""
 
 
-class RowSink(Protocol):
-    """What the engine writes rows to."""
-
-    def append(self, row: ResultRow) -> None: ...
-
-    def flush(self) -> None: ...
-
-    def close(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
-
-
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-class MemoryRowSink:
-    """Rows kept as dicts, returned whole for XCom; refuses to grow past what XCom can hold."""
-
-    def __init__(self, max_bytes: int = DEFAULT_XCOM_MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.rows: list[dict[str, Any]] = []
-        self.counts = RunCounts()
-        self._size = 2  # the list's brackets; each row's newline stands in for its comma
-
-    def append(self, row: ResultRow) -> None:
-        size = self._size + len(row.to_json_line())
-        if size > self.max_bytes:
-            raise RowSetTooLargeError(
-                f"The result set is too large for XCom: {len(self.rows) + 1} rows come to more than "
-                f"{self.max_bytes} bytes of JSON. Set output_path on the operator to write the rows "
-                "to storage (for example s3://bucket/prefix) and get a small summary in XCom instead."
-            )
-        self._size = size
-        self.rows.append(row.to_dict())
-        self.counts.add(row)
-
-    def flush(self) -> None:
-        """Nothing to do: rows are already where they will be returned from."""
-
-    def close(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The rows plus their totals (and the engine's ``extra``)."""
-        summary = {"rows": self.rows, **self.counts.to_dict()}
-        return _merge_extra(summary, extra)
-
-
-def _merge_extra(summary: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    clash = sorted(set(summary) & set(extra or {}))
-    if clash:
-        raise ValueError(f"extra keys {clash} would overwrite the summary's own keys")
-    return {**summary, **(extra or {})}
-
-
 class RowStore:
     """Result rows as JSON Lines parts under ``root/rows/``, resumable across runs."""
+
+    durable = True
 
     def __init__(
         self,
@@ -214,14 +165,10 @@ class RowStore:
             self._seq += 1
             self._buffer.clear()
 
-    def close(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """``finalize`` under the ``RowSink`` name."""
-        return self.finalize(extra or {})
-
     def finalize(self, extra: Mapping[str, Any]) -> dict[str, Any]:
         """Flush, leave exactly one row per record in few parts, write and return the manifest, release the lease."""
         with self._lock:
-            _merge_extra(dict.fromkeys(_MANIFEST_KEYS), extra)  # refuse a clash before touching files
+            merge_extra(dict.fromkeys(_MANIFEST_KEYS), extra)  # refuse a clash before touching files
             self.flush()
             self._guard(str(self.root), "check the lease on", self.lease.verify)
             whole, rewrite = self._index.plan(self._superseded, merge_below=self.chunk_rows)
@@ -238,16 +185,13 @@ class RowStore:
             files.sort(key=lambda name: parse_part_name(name) or (0, 0))
             manifest = {
                 "files": [f"{ROWS_DIR}/{name}" for name in files],
-                "counts": dict(total.by_status),
-                "records": total.records,
-                "requests": total.requests,
-                "usage": dict(total.usage),
+                **total.to_dict(),
                 "generation": self._generation,
                 "fingerprint": self._fingerprint,
                 "resumed_rows": carried.records,
                 "damaged_lines": self._index.damaged,
             }
-            manifest = _merge_extra(manifest, extra)
+            manifest = merge_extra(manifest, extra)
             self._write(self.root / MANIFEST_FILE, [_dumps(manifest)])
             self._state = "finalized"
             self.release()

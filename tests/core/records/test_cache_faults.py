@@ -20,8 +20,9 @@ from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import RunSpec, run_records
+from airflow_provider_anyfast.core.records.sink import MemoryRowSink
 from airflow_provider_anyfast.core.records.source import iter_source
-from airflow_provider_anyfast.core.records.store import MemoryRowSink, RowStore
+from airflow_provider_anyfast.core.records.store import RowStore
 from airflow_provider_anyfast.testing.server import AnyFastTestServer
 
 

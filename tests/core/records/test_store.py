@@ -17,13 +17,8 @@ from airflow_provider_anyfast.core.records.rows import (
     success_row,
     usage_dict,
 )
-from airflow_provider_anyfast.core.records.store import (
-    FingerprintMismatchError,
-    MemoryRowSink,
-    RowSetTooLargeError,
-    RowStorageError,
-    RowStore,
-)
+from airflow_provider_anyfast.core.records.sink import MemoryRowSink, RowSetTooLargeError
+from airflow_provider_anyfast.core.records.store import FingerprintMismatchError, RowStorageError, RowStore
 
 FP = "f" * 64
 MANIFEST_KEYS = {
@@ -31,6 +26,7 @@ MANIFEST_KEYS = {
     "counts",
     "records",
     "requests",
+    "failed",
     "usage",
     "generation",
     "fingerprint",
@@ -94,14 +90,14 @@ def test_memory_sink_returns_rows_and_totals() -> None:
     sink.append(ok(1, tokens=10))
     sink.append(bad(2, attempts=2))
     sink.flush()
-    summary = sink.close({"model": "m"})
+    summary = sink.finalize({"model": "m"})
     assert summary["rows"] == [ok(1, tokens=10).to_dict(), bad(2, attempts=2).to_dict()]
     assert summary["records"] == 2 and summary["requests"] == 3 and summary["failed"] == 1
     assert summary["counts"]["success"] == 1 and summary["usage"]["total_tokens"] == 10
     assert summary["model"] == "m"
     json.dumps(summary)
     with pytest.raises(ValueError, match="overwrite"):
-        sink.close({"rows": []})
+        sink.finalize({"rows": []})
 
 
 def test_memory_sink_refuses_to_outgrow_xcom() -> None:
