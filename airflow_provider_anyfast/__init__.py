@@ -8,49 +8,18 @@ __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-anyfast"
 
-#: The form's extra fields. Airflow >= 3.3 shows no placeholders for extras, so each field's
-#: description says what it holds, its default and its format; ``minimum`` rather than
-#: ``exclusiveMinimum``, which the form ignores.
-CONN_FIELDS: dict[str, Any] = {
-    "model": {
-        "label": "Default model",
-        "description": "Model used when a task names none, e.g. gemini-2.5-flash (the default when empty).",
-        "schema": {"type": ["string", "null"]},
-    },
-    "timeout": {
-        "label": "Read timeout (seconds)",
-        "description": "Seconds to wait for an answer before retrying; default 120.",
-        "schema": {"type": ["number", "null"], "minimum": 1, "maximum": 3600},
-    },
-    "max_retries": {
-        "label": "Max retries",
-        "description": "Retries after a 429, a 5xx or a network error, 0 to 50; default 5.",
-        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 50},
-    },
-    "max_retry_wait": {
-        "label": "Longest server-requested wait (seconds)",
-        "description": "A Retry-After longer than this fails the call instead of blocking; default 60.",
-        "schema": {"type": ["number", "null"], "minimum": 1, "maximum": 3600},
-    },
-    "extra_models": {
-        "label": "Extra model names",
-        "description": "Comma-separated model names to accept without the unknown-model warning; default none.",
-        "schema": {"type": ["string", "null"]},
-    },
-}
-UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["login", "schema", "port"],
-    "relabeling": {"password": "API token", "host": "Base URL"},
-    "placeholders": {
-        "host": "https://www.anyfast.ai",
-        "password": "sk-...",
-        "model": "gemini-2.5-flash",
-        "timeout": "120",
-        "max_retries": "5",
-        "max_retry_wait": "60",
-        "extra_models": "comma-separated model names",
-    },
-}
+
+def connection_form() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The connection form: its extra fields and its field behaviour, both read from the one table
+    of extras (``core/extras.py``). Imported when asked for, so importing the package stays cheap."""
+    from airflow_provider_anyfast.core.extras import conn_fields, form_placeholders
+
+    behaviour = {
+        "hidden-fields": ["login", "schema", "port"],
+        "relabeling": {"password": "API token", "host": "Base URL"},
+        "placeholders": {"host": "https://www.anyfast.ai", "password": "sk-...", **form_placeholders()},
+    }
+    return conn_fields(), behaviour
 
 
 #: The ``[anyfast]`` section of Airflow's configuration (``airflow config list`` shows it).
@@ -86,6 +55,7 @@ def get_provider_info() -> dict[str, Any]:
     A wrong dict here breaks every airflow command, so tests validate it against
     Airflow's own ``provider_info.schema.json``.
     """
+    fields, behaviour = connection_form()
     return {
         "package-name": PACKAGE_NAME,
         "name": "AnyFast",
@@ -99,8 +69,8 @@ def get_provider_info() -> dict[str, Any]:
                 # Airflow >= 3.2 builds the connection form from these two keys only (the hook's
                 # get_connection_form_widgets/get_ui_field_behaviour serve Airflow 2.11).
                 "hook-name": "AnyFast",
-                "conn-fields": CONN_FIELDS,
-                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": fields,
+                "ui-field-behaviour": behaviour,
             }
         ],
         "hooks": [

@@ -10,36 +10,35 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from airflow_provider_anyfast.core.client import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_READ_TIMEOUT,
-    AnyFastClient,
-)
+from airflow_provider_anyfast.core.client import AnyFastClient
+from airflow_provider_anyfast.core.extras import EXTRA_PREFIX, EXTRAS
 from airflow_provider_anyfast.core.params import DEFAULT_MODEL
 from airflow_provider_anyfast.core.retry import RetryPolicy
 from airflow_provider_anyfast.exceptions import AnyFastConfigError
 
-EXTRA_PREFIX = "extra__anyfast__"
 log = logging.getLogger(__name__)
 
 
 class ConnectionSettings(BaseModel):
-    """What an ``anyfast`` connection's extras may set, with defaults for the rest."""
+    """What an ``anyfast`` connection's extras may set, with defaults for the rest.
+
+    Types here; defaults and ranges from the one table of extras (``core/extras.py``).
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    model: str = DEFAULT_MODEL
-    timeout: float = Field(default=DEFAULT_READ_TIMEOUT, gt=0, le=3600)
-    connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0, le=300)
-    max_retries: int = Field(default=5, ge=0, le=50)
-    max_retry_wait: float = Field(default=60.0, gt=0, le=3600)
-    backoff_initial: float = Field(default=1.0, ge=0, le=600)
-    backoff_max: float = Field(default=30.0, ge=0, le=3600)
-    rate_limit_budget: float = Field(default=120.0, ge=0, le=3600)
-    extra_models: tuple[str, ...] = ()
-    price_table: dict[str, dict[str, float]] | None = None
+    model: str = EXTRAS["model"].field()
+    timeout: float = EXTRAS["timeout"].field()
+    connect_timeout: float = EXTRAS["connect_timeout"].field()
+    max_retries: int = EXTRAS["max_retries"].field()
+    max_retry_wait: float = EXTRAS["max_retry_wait"].field()
+    backoff_initial: float = EXTRAS["backoff_initial"].field()
+    backoff_max: float = EXTRAS["backoff_max"].field()
+    rate_limit_budget: float = EXTRAS["rate_limit_budget"].field()
+    extra_models: tuple[str, ...] = EXTRAS["extra_models"].field()
+    price_table: dict[str, dict[str, float]] | None = EXTRAS["price_table"].field()
 
     @field_validator("extra_models", mode="before")
     @classmethod

@@ -14,12 +14,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from airflow_provider_anyfast import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_anyfast import connection_form
 from airflow_provider_anyfast.compat import BaseHook, mask_secret
 from airflow_provider_anyfast.core.attachments import attach_to_last_user
 from airflow_provider_anyfast.core.client import AnyFastClient, ChatStream, redact_url
 from airflow_provider_anyfast.core.completion import prepare_json_request, run_json_request
-from airflow_provider_anyfast.core.extras import unknown_extras
+from airflow_provider_anyfast.core.extras import EXTRAS, unknown_extras
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.outcome import Cost
 from airflow_provider_anyfast.core.params import build_request, check_model
@@ -213,7 +213,7 @@ class AnyFastHook(BaseHook):
         """
         unknown = unknown_extras(self._connection.extra_dejson or {})
         if unknown:
-            known = ", ".join(sorted(ConnectionSettings.model_fields))
+            known = ", ".join(sorted(EXTRAS))
             return False, f"Unknown extra(s) {', '.join(unknown)}: they would be ignored. Known extras: {known}."
         try:  # one try, no retries: a person is waiting on the Test button
             client = self.settings.make_client(self.base_url, self._connection.password, pool_size=1)
@@ -251,7 +251,7 @@ class AnyFastHook(BaseHook):
         The same behaviour as the provider info's ``ui-field-behaviour`` (Airflow >= 3.2's form),
         with the key spelling the hook API uses.
         """
-        return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
+        return {key.replace("-", "_"): value for key, value in connection_form()[1].items()}
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -263,8 +263,10 @@ class AnyFastHook(BaseHook):
 
         # Airflow drops a hook whose widgets use any class but Integer/Password/String/BooleanField,
         # so seconds are StringFields; ConnectionSettings parses and range-checks them.
-        labels = {name: lazy_gettext(field["label"]) for name, field in CONN_FIELDS.items()}
-        descriptions = {name: lazy_gettext(field["description"]) for name, field in CONN_FIELDS.items()}
+        fields = connection_form()[0]
+        labels = {name: lazy_gettext(field["label"]) for name, field in fields.items()}
+        descriptions = {name: lazy_gettext(field["description"]) for name, field in fields.items()}
+        retries = EXTRAS["max_retries"]
         return {
             "model": StringField(labels["model"], description=descriptions["model"], widget=BS3TextFieldWidget()),
             "timeout": StringField(
@@ -273,7 +275,7 @@ class AnyFastHook(BaseHook):
             ),
             "max_retries": IntegerField(
                 labels["max_retries"], description=descriptions["max_retries"],
-                validators=[Optional(), NumberRange(min=0, max=50)], widget=BS3TextFieldWidget(),
+                validators=[Optional(), NumberRange(min=retries.ge, max=retries.le)], widget=BS3TextFieldWidget(),
             ),
             "max_retry_wait": StringField(
                 labels["max_retry_wait"], description=descriptions["max_retry_wait"], validators=[Optional()],

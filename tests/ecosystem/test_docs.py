@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_anyfast.core.extras import EXTRAS
 from airflow_provider_anyfast.core.records.rows import USAGE_KEYS, ResultRow, RowStatus
 from airflow_provider_anyfast.core.records.store import _MANIFEST_KEYS
 from airflow_provider_anyfast.core.settings import ConnectionSettings
@@ -95,7 +96,8 @@ def test_operators_md_documents_every_parameter(name: str, fn: Callable[..., Any
 
 def test_connection_md_documents_every_extra_and_field() -> None:
     text = (DOCS / "connection.md").read_text()
-    assert set(ConnectionSettings.model_fields) <= documented(text)
+    assert set(EXTRAS) <= documented(text)
+    assert set(ConnectionSettings.model_fields) == set(EXTRAS), "the settings model reads the one table of extras"
     assert {"password", "host", "schema", "port", "login"} <= documented(text)
 
 

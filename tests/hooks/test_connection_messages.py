@@ -54,22 +54,38 @@ def test_the_documented_uri_form_reaches_a_plain_http_server(
 
 def test_every_form_field_says_what_it_holds_and_its_range() -> None:
     """Airflow 3.3 shows no placeholders for extras and ignores exclusiveMinimum: descriptions and minimums."""
-    from airflow_provider_anyfast import CONN_FIELDS
+    from airflow_provider_anyfast.core.extras import conn_fields
 
-    for name, field in CONN_FIELDS.items():
+    fields = conn_fields()
+    for name, field in fields.items():
         assert "default" in field["description"].lower(), name
         assert "exclusiveMinimum" not in field["schema"], name
         if "number" in field["schema"]["type"] or "integer" in field["schema"]["type"]:
             assert "minimum" in field["schema"], name
-    assert "comma-separated" in CONN_FIELDS["extra_models"]["description"].lower()
+    assert "comma-separated" in fields["extra_models"]["description"].lower()
+
+
+def test_the_form_and_the_settings_model_take_their_ranges_from_one_table() -> None:
+    """A form field's bounds are the bounds the settings model enforces: the top is allowed, one above is not."""
+    from airflow_provider_anyfast.core.extras import conn_fields
+    from airflow_provider_anyfast.core.settings import ConnectionSettings
+    from airflow_provider_anyfast.exceptions import AnyFastConfigError
+
+    bounded = {name: field["schema"] for name, field in conn_fields().items() if "maximum" in field["schema"]}
+    assert set(bounded) == {"timeout", "max_retries", "max_retry_wait"}
+    for name, schema in bounded.items():
+        assert getattr(ConnectionSettings.from_extras({name: schema["maximum"]}), name) == schema["maximum"]
+        assert ConnectionSettings.from_extras({name: schema["minimum"]})
+        with pytest.raises(AnyFastConfigError, match=name):
+            ConnectionSettings.from_extras({name: schema["maximum"] + 1})
 
 
 def test_airflow2_form_widgets_carry_the_same_descriptions() -> None:
     pytest.importorskip("flask_appbuilder")  # Airflow 2.11's form only
-    from airflow_provider_anyfast import CONN_FIELDS
+    from airflow_provider_anyfast.core.extras import conn_fields
     from airflow_provider_anyfast.hooks.anyfast import AnyFastHook
 
     widgets = AnyFastHook.get_connection_form_widgets()  # Airflow 2.11's form
     assert {name: str(widget.kwargs["description"]) for name, widget in widgets.items()} == {
-        name: field["description"] for name, field in CONN_FIELDS.items()
+        name: field["description"] for name, field in conn_fields().items()
     }

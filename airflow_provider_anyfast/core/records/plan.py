@@ -1,6 +1,6 @@
 """Check a whole record set before anything is paid for, then turn it into work.
 
-The first pass (``plan``) reads every record once: it refuses duplicate ids, finds the
+The first pass (``check_records``) reads every record once: it refuses duplicate ids, finds the
 records that cannot be sent (not an object, no id, a missing template field, too large
 for the model), and fingerprints the input and the prompt so a resumed run can tell
 whether the rows already written belong to the same job. The second pass (``work``)
@@ -124,7 +124,7 @@ class RecordsJob:
 
 
 @dataclass
-class Plan:
+class RecordCheck:
     """What the first pass found."""
 
     total: int = 0
@@ -134,12 +134,12 @@ class Plan:
     details: dict[str, str] = field(default_factory=dict)
 
 
-def plan(job: RecordsJob, items: Iterable[SourceItem], keys: set[str] | None = None) -> Plan:
+def check_records(job: RecordsJob, items: Iterable[SourceItem], keys: set[str] | None = None) -> RecordCheck:
     """Read every record once; raise on duplicate ids, count the ones that cannot be sent.
 
     With ``keys``, also collect the request key of every record to send (for the cache).
     """
-    result = Plan()
+    result = RecordCheck()
     seen: set[str | int] = set()
     duplicates: list[str] = []
     input_hash = hashlib.sha256()

@@ -8,7 +8,7 @@ A run can die anywhere: between two parts, in the middle of writing one, or half
 ``finalize``. Everything it leaves is readable here: the first success row of an id wins, else
 its newest failure row; a line cut off by a crash is counted and skipped (its record is redone).
 The index keeps one small integer per id, not the rows, so resuming a million-record output
-stays cheap; ``plan`` then tells the store which old parts must be rewritten.
+stays cheap; ``compaction`` then tells the store which old parts must be rewritten.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ class PartIndex:
     def __contains__(self, row_id: object) -> bool:
         return row_id in self._kept
 
-    def plan(self, superseded: set[str | int], merge_below: int = 0) -> tuple[list[int], dict[int, set[int]]]:
+    def compaction(self, superseded: set[str | int], merge_below: int = 0) -> tuple[list[int], dict[int, set[int]]]:
         """Split old parts into those kept whole and those to rewrite, with the lines to keep.
 
         A row stays if it stands for its id and this run wrote no newer row for that id. A part

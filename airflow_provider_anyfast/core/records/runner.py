@@ -1,4 +1,4 @@
-"""A whole records run: plan, resume, process, finalize, and judge the error rate.
+"""A whole records run: check, resume, process, finalize, and judge the error rate.
 
 The operator hands this module a job and a sink and gets a summary back; everything
 between (in what order records are checked, sent, written and counted) is here, with
@@ -22,7 +22,7 @@ from airflow_provider_anyfast.core.records.cache import ResultCache
 from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine
 from airflow_provider_anyfast.core.records.lease import LeaseLostError
 from airflow_provider_anyfast.core.records.meter import Report, RunMeter
-from airflow_provider_anyfast.core.records.plan import Plan, RecordsJob, plan, work
+from airflow_provider_anyfast.core.records.plan import RecordCheck, RecordsJob, check_records, work
 from airflow_provider_anyfast.core.records.preflight import check_model_served
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
@@ -82,7 +82,7 @@ def run_records(
     started = pendulum.now("UTC")
     cancel = cancel if cancel is not None else threading.Event()
     keys: set[str] | None = set() if spec.cache is not None else None
-    checked = plan(spec.job, source(), keys)
+    checked = check_records(spec.job, source(), keys)
     if checked.total == 0 and spec.input_uri is not None:
         raise EmptyInputError(
             f"records {spec.input_uri} holds no record (its JSON Lines files are empty): nothing to do. Check the "
@@ -121,7 +121,7 @@ def _run(
     spec: RunSpec,
     source: Callable[[], Iterable[SourceItem]],
     sink: RowSink,
-    checked: Plan,
+    checked: RecordCheck,
     keys: set[str],
     done: set[Any],
     cancel: threading.Event,

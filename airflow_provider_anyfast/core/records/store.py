@@ -171,7 +171,7 @@ class RowStore:
             merge_extra(dict.fromkeys(_MANIFEST_KEYS), extra)  # refuse a clash before touching files
             self.flush()
             self._guard(str(self.root), "check the lease on", self.lease.verify)
-            whole, rewrite = self._index.plan(self._superseded, merge_below=self.chunk_rows)
+            whole, rewrite = self._index.compaction(self._superseded, merge_below=self.chunk_rows)
             carried = RunCounts()
             small = [name for name in self._files if self._part_rows[name] < self.chunk_rows]
             files = [name for name in self._files if name not in small]

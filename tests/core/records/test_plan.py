@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.records.engine import WorkItem
-from airflow_provider_anyfast.core.records.plan import DuplicateRecordIdError, RecordsJob, plan, work
+from airflow_provider_anyfast.core.records.plan import DuplicateRecordIdError, RecordsJob, check_records, work
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate, TemplateFieldError
 from airflow_provider_anyfast.core.records.rows import ResultRow
 from airflow_provider_anyfast.core.records.source import SourceItem, iter_source
@@ -62,7 +62,7 @@ def test_a_syntax_error_is_refused_when_the_template_is_made() -> None:
 def test_duplicate_ids_are_refused_naming_them() -> None:
     records = [{"id": "a", "text": "1"}, {"id": "b", "text": "2"}, {"id": "a", "text": "3"}, {"id": "b", "text": "4"}]
     with pytest.raises(DuplicateRecordIdError, match=r"2 record\(s\) repeat an id of field 'id': 'a' \(position 2\)"):
-        plan(job(), items(records))
+        check_records(job(), items(records))
 
 
 def test_unsendable_records_are_counted_with_a_reason_each() -> None:
@@ -73,7 +73,7 @@ def test_unsendable_records_are_counted_with_a_reason_each() -> None:
         {"text": "no id"},
         {"id": "huge", "text": "word " * 400},
     ]
-    checked = plan(job(max_input_tokens=600), items(records))
+    checked = check_records(job(max_input_tokens=600), items(records))
     assert (checked.total, checked.refused) == (5, 4)
     reasons = " | ".join(checked.examples)
     assert "record 'no-text': the prompt template refers to field 'text'" in reasons
@@ -101,13 +101,13 @@ RECORDS = [{"id": i, "text": f"t{i}"} for i in range(3)]
 
 
 def fingerprint(records: list[Any] = RECORDS, **kwargs: Any) -> dict[str, str]:
-    return plan(job(**kwargs), items(records)).details
+    return check_records(job(**kwargs), items(records)).details
 
 
 def test_fingerprint_is_stable_and_names_what_changed() -> None:
     base = fingerprint()
     assert fingerprint() == base
-    assert plan(job(), items(RECORDS)).fingerprint == plan(job(), items(RECORDS)).fingerprint
+    assert check_records(job(), items(RECORDS)).fingerprint == check_records(job(), items(RECORDS)).fingerprint
     changed_input = fingerprint([*RECORDS[:2], {"id": 2, "text": "edited"}])
     assert [k for k in base if base[k] != changed_input[k]] == ["input"]
     changed_prompt = fingerprint(prompt="Other: {{ record.text }}")
