@@ -21,12 +21,10 @@ class RetryTally:
         self._lock = threading.Lock()
         self._retries = self._rate_limited = 0
         self._wait = 0.0
-        self.total = 0
 
     def add(self, exc: AnyFastError, wait: float) -> None:
         with self._lock:
             self._retries += 1
-            self.total += 1
             self._rate_limited += isinstance(exc, AnyFastRateLimitError)
             self._wait = wait
 
