@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,10 +30,16 @@ PROMPT = "Classify record {{ record.id }}: {{ record.text }}"
 
 
 class Waits(list[float]):
-    """The policy's sleep: each wait the client decided on, kept as a value (and not slept: tests need no clock)."""
+    """The policy's sleep: each wait the client decided on, kept as a value; slept too when ``real``."""
+
+    def __init__(self, real: bool = False) -> None:
+        super().__init__()
+        self.real = real
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+        if self.real:
+            time.sleep(seconds)
 
 
 @pytest.fixture
@@ -85,7 +92,8 @@ def test_sustained_429s_halve_concurrency_and_it_grows_back(
     """A burst of 60 rate limits (hinted 10 ms): AdaptiveConcurrency halves, then climbs back to the maximum."""
     anyfast_server.push_fault(Fault("rate_limit", retry_after_ms=10), times=60)
     records = kit.make_records(200)
-    waits = Waits()
+    # slept for real: the 10 ms waits spread the FIFO burst over the workers, as in production
+    waits = Waits(real=True)
 
     client = make_client(max_retries=60, waits=waits)  # the burst is FIFO: one record may draw many in a row
     engine, rows, seen = run_engine(client, records, max_concurrency=8)
