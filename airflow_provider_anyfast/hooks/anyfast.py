@@ -21,6 +21,7 @@ from airflow_provider_anyfast.core.client import AnyFastClient, ChatStream, reda
 from airflow_provider_anyfast.core.completion import prepare_json_request, run_json_request
 from airflow_provider_anyfast.core.extras import unknown_extras
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.limits.account import AccountLimits, account_key
 from airflow_provider_anyfast.core.outcome import Cost
 from airflow_provider_anyfast.core.params import build_request, check_model
 from airflow_provider_anyfast.core.responses import ChatCompletion
@@ -110,6 +111,31 @@ class AnyFastHook(BaseHook):
             return self.settings.make_client(self.base_url, self._connection.password, pool_size=self.pool_size)
         except AnyFastConfigError as exc:  # no token, a base URL that is not one: say which connection
             raise AnyFastConfigError(f"connection {self.anyfast_conn_id!r}: {exc.message}") from None
+
+    def account_limits(self, budget_scope: str | None = None, *, named_budget: bool = False) -> AccountLimits:
+        """The connection's account limits, shared through the Redis of ``limits_conn_id`` when it is set.
+
+        ``budget_scope`` names the job whose budgets are shared (used only with Redis).
+        """
+        settings = self.settings
+        redis = None
+        if settings.limits_conn_id:
+            try:
+                from airflow.providers.redis.hooks.redis import RedisHook
+            except ImportError:
+                raise AnyFastConfigError(
+                    f"connection {self.anyfast_conn_id!r}: extra 'limits_conn_id' needs the Redis provider: "
+                    "pip install 'airflow-provider-anyfast[redis]'"
+                ) from None
+            redis = RedisHook(redis_conn_id=settings.limits_conn_id).get_conn()
+        return AccountLimits(
+            requests_per_minute=settings.requests_per_minute,
+            tokens_per_minute=settings.tokens_per_minute,
+            redis=redis,
+            key=account_key(self.base_url, self._connection.password),
+            budget_scope=budget_scope,
+            named_budget=named_budget,
+        )
 
     def resolve_model(self, model: str | None) -> str:
         """The call's model, else the connection's default; unknown names only warn."""
@@ -282,4 +308,9 @@ class AnyFastHook(BaseHook):
             "extra_models": StringField(
                 labels["extra_models"], description=descriptions["extra_models"], widget=BS3TextFieldWidget()
             ),
+            **{
+                name: StringField(labels[name], description=descriptions[name], validators=[Optional()],
+                                  widget=BS3TextFieldWidget())
+                for name in ("requests_per_minute", "tokens_per_minute", "limits_conn_id")
+            },
         }  # fmt: skip

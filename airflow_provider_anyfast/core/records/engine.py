@@ -22,6 +22,8 @@ from typing import Any
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.completion import run_json_request
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.limits.account import AccountLimits, acquire
+from airflow_provider_anyfast.core.limits.budget import LimitsUnavailableError
 from airflow_provider_anyfast.core.records.cost import Price
 from airflow_provider_anyfast.core.records.limits import AdaptiveConcurrency, RateBucket, TokenBudget
 from airflow_provider_anyfast.core.records.meter import RunMeter
@@ -96,6 +98,7 @@ class EngineSettings:
     stop_grace: float = 0.5
     max_cost: float | None = None
     price: Price | None = None
+    account: AccountLimits | None = None  # the connection's limits, shared through Redis or per process
 
 
 def row_for_error(record_id: str | int, exc: BaseException, model: str | None) -> ResultRow:
@@ -139,8 +142,12 @@ class RecordEngine:
         self.concurrency = AdaptiveConcurrency(settings.max_concurrency)
         self.rpm = RateBucket(settings.requests_per_minute) if settings.requests_per_minute else None
         self.tpm = RateBucket(settings.tokens_per_minute) if settings.tokens_per_minute else None
-        self.budget = TokenBudget(settings.max_total_tokens)
-        self.cost = TokenBudget(settings.max_cost)
+        account = settings.account or AccountLimits()
+        self.pace = account.requests_bucket()
+        self.account_tpm = account.tokens_bucket()
+        self.budget = account.budget("tokens", settings.max_total_tokens) or TokenBudget(settings.max_total_tokens)
+        self.cost = account.budget("cost", settings.max_cost) or TokenBudget(settings.max_cost)
+        self._estimated_spend_said = False
         self.reuse = reuse or Reuse(dedup=False)
         self.counts = RunCounts()
         self.meter = meter or RunMeter()
@@ -302,13 +309,14 @@ class RecordEngine:
             )
             self.concurrency.on_success()
             self.stop_rule.success()
+            self.pace.on_success()
             row = success_row(
                 item.record_id, result.json_value, model=result.completion.model or model,
                 finish_reason=result.completion.finish_reason, usage=result.usage, attempts=result.attempts,
             )  # fmt: skip
         except Exception as exc:  # one record's failure is its row, whatever it was
             row = row_for_error(item.record_id, exc, model)
-            stops = isinstance(exc, _BudgetSpent) or self.stop_rule.stops_the_run(exc)
+            stops = isinstance(exc, _BudgetSpent | LimitsUnavailableError) or self.stop_rule.stops_the_run(exc)
             if stops and self.stopped is None and isinstance(exc, AnyFastError):
                 self._stop(exc)
         spent = int((row.usage or {}).get("total_tokens") or 0)
@@ -316,11 +324,21 @@ class RecordEngine:
             started = getattr(self._attempt, "started", None)  # the last attempt's, after any limiter wait
             if started is not None:
                 self.meter.on_record(time.monotonic() - started, (row.error or {}).get("status"))
-            self.budget.settle(item.estimate, spent)
-            self.cost.settle(cost_estimate, price.cost(row.usage) if price is not None else 0.0)
-        if self.tpm is not None:
-            self.tpm.adjust(spent - item.estimate * row.attempts)
+            no_usage = not spent and row.status is not RowStatus.ERROR  # an answer came, but no usage with it
+            self.budget.settle(item.estimate, spent or (item.estimate if no_usage else 0))
+            cost = price.cost(row.usage) if price is not None else 0.0
+            self.cost.settle(cost_estimate, cost_estimate if no_usage and not cost else cost)
+            if no_usage:
+                self._say_estimated_once()
+        for bucket in (self.tpm, self.account_tpm):
+            if bucket is not None:
+                bucket.adjust(spent - item.estimate * row.attempts)
         return row
+
+    def _say_estimated_once(self) -> None:
+        if not self._estimated_spend_said and (self.settings.max_total_tokens or self.settings.max_cost):
+            self._estimated_spend_said = True
+            log.warning("AnyFast sent no usage for a request: the budget counts its estimate instead")
 
     def _before_attempt(self, item: WorkItem) -> None:
         """Every attempt, retries included, is a new request: limits and budget apply to each."""
@@ -332,6 +350,9 @@ class RecordEngine:
             self.rpm.acquire(1, self.cancel)
         if self.tpm is not None:
             self.tpm.acquire(item.estimate, self.cancel)
+        acquire(self.pace, 1, self.cancel)
+        if self.account_tpm is not None:
+            acquire(self.account_tpm, item.estimate, self.cancel)
         if self.cancel.is_set():  # a stop also ends the waits above: they must not end in a request
             raise _Aborted("not sent: the task is being stopped")
         self._attempt.started = time.monotonic()  # request latency starts here, not at the limiter
@@ -341,6 +362,7 @@ class RecordEngine:
         self.retries.add(exc, wait)
         if isinstance(exc, AnyFastRateLimitError):
             self.concurrency.on_rate_limited()
+            self.pace.on_rate_limited(exc.retry_after)  # the wait the retry policy parsed from the answer
 
     def _budget_spent(self) -> _BudgetSpent:
         limits = {"max_total_tokens": self.settings.max_total_tokens, "max_cost": self.settings.max_cost}
