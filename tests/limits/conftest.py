@@ -11,7 +11,6 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,6 +79,3 @@ def own_redis() -> Iterator[RedisProcess]:
     server = RedisProcess()
     yield server
     server.stop()
-
-
-WORKER = Path(__file__).with_name("fleet_worker.py")
