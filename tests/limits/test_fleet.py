@@ -68,6 +68,7 @@ def test_four_processes_share_600_rpm_and_one_429_pauses_them_all(
     before = sum(1 for t in times if limited.time - 3.5 <= t < limited.time - 0.5)
     during = sum(1 for t in times if limited.time + 1.0 <= t < limited.time + 4.5)
     after = sum(1 for t in times if t >= limited.time + 4.9)
+    print(f"fleet: {in_window} arrivals in 20 s at 600/min; 429: {before} before, {during} during, {after} after")
     assert before >= 25, before  # all four were sending at 10/s
     assert during == 0, f"{during} requests arrived while Retry-After: 5 paused the fleet"
     assert after >= 40  # and sending resumed (the 429'd one was retried)
@@ -84,6 +85,7 @@ def test_a_job_budget_over_four_instances_overshoots_by_at_most_what_was_in_flig
     spent = sum(r["usage"]["total_tokens"] for r in results if r["usage"])
     paid = sum(1 for r in arrivals(anyfast_server) if r.status == 200)
     assert paid == sum(r["counts"]["success"] for r in results) < 160
+    print(f"budget {budget}: spent {spent} over 4 instances, {per_request:.0f} tokens a request, {paid} answered")
     assert budget <= spent <= budget + 4 * 2 * per_request * 1.5, (spent, per_request)
     written = rows(tmp_path)
     assert len(written) == 160 and len({r["id"] for r in written}) == 160  # every record has a row
