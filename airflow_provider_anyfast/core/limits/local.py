@@ -4,7 +4,7 @@ The same algorithm as the Redis one in ``shared`` (read that module's Lua side b
 a caller reserves its slot and sleeps outside the lock until it comes. A 429 with a
 hint pauses every caller until then; a 429 without one cuts the rate to a little under
 the success rate just measured (the limit the server really enforces), and each success
-grows it back by 0.5 % a second, up to the configured limit, if any.
+grows it back by about 1 % a second, up to the configured limit, if any.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 #: A cut sets the rate to this share of the measured success rate.
 CUT_TO = 0.95
-#: Each success adds this many requests per second: the rate grows ~0.5 % a second at any scale.
-STEP = 0.005
+#: Each success adds this many requests per second: the rate grows ~1 % a second at any scale.
+STEP = 0.01
 #: Successes counted over this many seconds to measure what the server lets through.
 WINDOW = 5.0
 #: One burst of 429s is one signal: at most one cut per this many seconds.
@@ -127,7 +127,8 @@ class LocalBucket:
 
 
 def cut_rate(rate: float | None, measured: float) -> float:
-    """The rate after a 429 without a hint: just under what got through, never above the current one."""
+    """The rate after a 429 without a hint: just under what got through, and under the current one."""
     new = CUT_TO * measured if measured > 0 else (rate * 0.5 if rate else MIN_RATE)
-    new = max(MIN_RATE, new)
-    return min(new, rate) if rate else new
+    if rate:  # a 429 says the current rate is too high, even when a burst inflated what was measured
+        new = min(new, CUT_TO * rate)
+    return max(MIN_RATE, new)

@@ -85,8 +85,8 @@ elseif op == 'cut' then
     local span = math.max(1, math.min({WINDOW}, now - first))
     local new
     if seen > 0 then new = {CUT_TO} * seen / span elseif rate > 0 then new = rate * 0.5 else new = {MIN_RATE} end
+    if rate > 0 and new > {CUT_TO} * rate then new = {CUT_TO} * rate end
     new = math.max({MIN_RATE}, new)
-    if rate > 0 and new > rate then new = rate end
     refill()
     rate = new
     last_cut = now
