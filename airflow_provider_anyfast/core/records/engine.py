@@ -24,7 +24,7 @@ from airflow_provider_anyfast.core.completion import run_json_request
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.limits.account import AccountLimits, acquire
 from airflow_provider_anyfast.core.limits.budget import LimitsUnavailableError
-from airflow_provider_anyfast.core.records.cost import Price
+from airflow_provider_anyfast.core.records.cost import Price, billed
 from airflow_provider_anyfast.core.records.limits import AdaptiveConcurrency, RateBucket, TokenBudget
 from airflow_provider_anyfast.core.records.meter import RunMeter
 from airflow_provider_anyfast.core.records.progress import Progress
@@ -147,7 +147,7 @@ class RecordEngine:
         self.account_tpm = account.tokens_bucket()
         self.budget = account.budget("tokens", settings.max_total_tokens) or TokenBudget(settings.max_total_tokens)
         self.cost = account.budget("cost", settings.max_cost) or TokenBudget(settings.max_cost)
-        self._estimated_spend_said = False
+        self._estimated = threading.Event()
         self.reuse = reuse or Reuse(dedup=False)
         self.counts = RunCounts()
         self.meter = meter or RunMeter()
@@ -324,21 +324,21 @@ class RecordEngine:
             started = getattr(self._attempt, "started", None)  # the last attempt's, after any limiter wait
             if started is not None:
                 self.meter.on_record(time.monotonic() - started, (row.error or {}).get("status"))
-            no_usage = not spent and row.status is not RowStatus.ERROR  # an answer came, but no usage with it
-            self.budget.settle(item.estimate, spent or (item.estimate if no_usage else 0))
-            cost = price.cost(row.usage) if price is not None else 0.0
-            self.cost.settle(cost_estimate, cost_estimate if no_usage and not cost else cost)
-            if no_usage:
-                self._say_estimated_once()
+            tokens, cost, estimated = billed(row.usage, row.status is not RowStatus.ERROR, item.estimate,
+                                             cost_estimate, price)  # fmt: skip
+            self.budget.settle(item.estimate, tokens)
+            self.cost.settle(cost_estimate, cost)
+            if (
+                estimated
+                and (self.settings.max_total_tokens or self.settings.max_cost)
+                and not self._estimated.is_set()
+            ):
+                self._estimated.set()  # said once per run (a rare race may say it twice)
+                log.warning("AnyFast sent no usage for a request: the budget counts its estimate instead")
         for bucket in (self.tpm, self.account_tpm):
             if bucket is not None:
                 bucket.adjust(spent - item.estimate * row.attempts)
         return row
-
-    def _say_estimated_once(self) -> None:
-        if not self._estimated_spend_said and (self.settings.max_total_tokens or self.settings.max_cost):
-            self._estimated_spend_said = True
-            log.warning("AnyFast sent no usage for a request: the budget counts its estimate instead")
 
     def _before_attempt(self, item: WorkItem) -> None:
         """Every attempt, retries included, is a new request: limits and budget apply to each."""
