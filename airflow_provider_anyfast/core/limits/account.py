@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from airflow_provider_anyfast.core.limits.budget import RedisBudget
 from airflow_provider_anyfast.core.limits.local import LocalBucket
 from airflow_provider_anyfast.core.limits.shared import RedisBucket
+from airflow_provider_anyfast.core.retry import CallObserver
+from airflow_provider_anyfast.exceptions import AnyFastError, AnyFastRateLimitError
 
 log = logging.getLogger("airflow_provider_anyfast.limits")
 
@@ -140,3 +142,18 @@ def acquire(bucket: Bucket, amount: float, cancel: threading.Event | None) -> No
         elif cancel.wait(wait):
             return
         wait = bucket.paused_for()
+
+
+def pacing_hooks(pace: Bucket, tokens: Bucket | None, estimate: int) -> CallObserver:
+    """An observer that puts one call (every attempt) under the account's limits: for the hook's single calls."""
+
+    def before() -> None:
+        acquire(pace, 1, None)
+        if tokens is not None:
+            acquire(tokens, estimate, None)
+
+    def on_retry(exc: AnyFastError, wait: float) -> None:
+        if isinstance(exc, AnyFastRateLimitError):
+            pace.on_rate_limited(exc.retry_after)  # the wait the retry policy parsed from the answer
+
+    return CallObserver(before_attempt=before, on_retry=on_retry)
