@@ -6,7 +6,9 @@ broken streams) without network access, so this server imitates the API
 (``/v1/models``, ``/v1/chat/completions``) and lets a test decide which request fails how.
 
 Per chat request, after auth and validation: fault rules first (substring of the message
-text), then the FIFO queue, then random faults, else a normal, deterministic answer.
+text), then the FIFO queue, then the server's own rate limit if one is set (``set_rate_limit``:
+a 429 without a hint, the client is not told the limit), then random faults, else a normal,
+deterministic answer.
 Authenticated chat requests first wait ``latency`` seconds. Fault kinds: ``rate_limit``,
 ``server_error``, ``status``, ``drop``, ``slow``, ``fence``, ``prose``, ``invalid_json``,
 ``schema_mismatch``, ``truncated``, ``filtered``, ``filtered_raw``, ``empty``,
