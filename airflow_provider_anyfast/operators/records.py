@@ -331,7 +331,8 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
             self._run_totals = stopped if stopped is not None else reporter.totals()  # for the lineage event
             if stopped is not None and isinstance(sink, MemoryRowSink):
                 context["ti"].xcom_push(key="rows", value=stopped["rows"])
-            if isinstance(exc, STOPS_THE_RUN) or stopped is not None:  # every retry would fail the same way
+            retry_helps = getattr(exc, "retry_helps", False)  # e.g. the shared budget's Redis was unreachable
+            if not retry_helps and (isinstance(exc, STOPS_THE_RUN) or stopped is not None):  # retries would fail too
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
             raise
         except BaseException:

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.limits.account import AccountLimits
+from airflow_provider_anyfast.core.limits.budget import LimitsUnavailableError
 from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
@@ -57,8 +58,10 @@ def test_redis_stopped_mid_run_budget_refuses_to_send_and_every_record_has_a_row
 ) -> None:
     account = AccountLimits(requests_per_minute=1200, redis=own_redis.client(), key="anyfast:t", budget_scope="job:a")
     stopper = stop_redis_after(anyfast_server, own_redis, 10)
-    rows = run(anyfast_server, 60, account=account, max_total_tokens=1_000_000)
+    with pytest.raises(LimitsUnavailableError, match=r"cannot be reached.*An Airflow retry sends only those") as err:
+        run(anyfast_server, 60, account=account, max_total_tokens=1_000_000)
     stopper.join()
+    rows = err.value.summary["rows"]  # type: ignore[attr-defined]
     assert len(rows) == 60 and len({r["id"] for r in rows}) == 60  # nothing lost
     ok = [r for r in rows if r["status"] == "success"]
     refused = [r for r in rows if r["status"] != "success"]

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from airflow_provider_anyfast.core.limits.budget import RedisBudget
 from airflow_provider_anyfast.core.limits.local import LocalBucket
 from airflow_provider_anyfast.core.limits.shared import RedisBucket
-from airflow_provider_anyfast.core.retry import CallObserver
+from airflow_provider_anyfast.core.retry import CallObserver, suggested_wait
 from airflow_provider_anyfast.exceptions import AnyFastError, AnyFastRateLimitError
 
 log = logging.getLogger("airflow_provider_anyfast.limits")
@@ -154,6 +154,6 @@ def pacing_hooks(pace: Bucket, tokens: Bucket | None, estimate: int) -> CallObse
 
     def on_retry(exc: AnyFastError, wait: float) -> None:
         if isinstance(exc, AnyFastRateLimitError):
-            pace.on_rate_limited(exc.retry_after)  # the wait the retry policy parsed from the answer
+            pace.on_rate_limited(suggested_wait(exc))  # the wait the retry policy takes from the answer
 
     return CallObserver(before_attempt=before, on_retry=on_retry)

@@ -41,6 +41,7 @@ class LimitsUnavailableError(AnyFastError):
     """The shared limits' Redis cannot be reached, so a budgeted request is not sent."""
 
     kind = "limits_unavailable"
+    retry_helps = True  # unlike a bad token: once Redis is back, a rerun sends the records left
 
 
 class RedisBudget:

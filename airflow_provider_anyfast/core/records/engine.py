@@ -41,7 +41,7 @@ from airflow_provider_anyfast.core.records.runlog import RetryTally
 from airflow_provider_anyfast.core.records.stopping import StopRule
 from airflow_provider_anyfast.core.records.store import RowSink
 from airflow_provider_anyfast.core.records.workers import WorkerPool
-from airflow_provider_anyfast.core.retry import CallObserver
+from airflow_provider_anyfast.core.retry import CallObserver, suggested_wait
 from airflow_provider_anyfast.exceptions import (
     AnyFastError,
     AnyFastOutputError,
@@ -362,7 +362,7 @@ class RecordEngine:
         self.retries.add(exc, wait)
         if isinstance(exc, AnyFastRateLimitError):
             self.concurrency.on_rate_limited()
-            self.pace.on_rate_limited(exc.retry_after)  # the wait the retry policy parsed from the answer
+            self.pace.on_rate_limited(suggested_wait(exc))  # the wait the retry policy takes from the answer
 
     def _budget_spent(self) -> _BudgetSpent:
         limits = {"max_total_tokens": self.settings.max_total_tokens, "max_cost": self.settings.max_cost}
@@ -375,5 +375,6 @@ class RecordEngine:
             self.stopped = exc
         else:
             self.stop_cause = exc
-            self.stopped = _Aborted(f"not sent: an earlier request failed with {exc.kind}: {exc.message}")
+            self.stopped = exc if isinstance(exc, LimitsUnavailableError) else _Aborted(
+                f"not sent: an earlier request failed with {exc.kind}: {exc.message}")  # fmt: skip
         log.error("AnyFast run stops sending new requests: %s", self.stopped.message)
