@@ -66,7 +66,7 @@ def test_a_429_without_hint_cuts_to_just_under_the_measured_success_rate() -> No
     for _ in range(100):
         bucket.on_success()
     assert bucket.rate == pytest.approx(before + 1.0)  # recovers slowly: +0.01/s per success
-    assert cut_rate(None, 0.0) > 0 and cut_rate(2.0, 0.0) == 1.0
+    assert cut_rate(None, 0.0) is None and cut_rate(2.0, 0.0) == 2.0  # nothing got through: nothing learnt
     assert cut_rate(10.0, 20.0) == CUT_TO * 10.0  # a burst that inflated the measure still cuts
 
 

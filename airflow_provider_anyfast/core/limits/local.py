@@ -123,12 +123,18 @@ class LocalBucket:
             self._refill(now)
             self.rate = cut_rate(self.rate, seen / span)
             self._last_cut = now
-            self.cuts += 1
+            self.cuts += 1 if seen else 0
 
 
-def cut_rate(rate: float | None, measured: float) -> float:
-    """The rate after a 429 without a hint: just under what got through, and under the current one."""
-    new = CUT_TO * measured if measured > 0 else (rate * 0.5 if rate else MIN_RATE)
+def cut_rate(rate: float | None, measured: float) -> float | None:
+    """The rate after a 429 without a hint: just under what got through, and under the current one.
+
+    When nothing got through (a storm, a quota period) there is no limit to learn: the rate
+    stays, and each request's own backoff waits the storm out.
+    """
+    if measured <= 0:
+        return rate
+    new = CUT_TO * measured
     if rate:  # a 429 says the current rate is too high, even when a burst inflated what was measured
         new = min(new, CUT_TO * rate)
     return max(MIN_RATE, new)

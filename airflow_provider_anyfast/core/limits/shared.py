@@ -83,14 +83,14 @@ elseif op == 'cut' then
     end
     local first = tonumber(s[6]) or now
     local span = math.max(1, math.min({WINDOW}, now - first))
-    local new
-    if seen > 0 then new = {CUT_TO} * seen / span elseif rate > 0 then new = rate * 0.5 else new = {MIN_RATE} end
-    if rate > 0 and new > {CUT_TO} * rate then new = {CUT_TO} * rate end
-    new = math.max({MIN_RATE}, new)
-    refill()
-    rate = new
-    last_cut = now
-    result = 1
+    if seen > 0 then
+      local new = {CUT_TO} * seen / span
+      if rate > 0 and new > {CUT_TO} * rate then new = {CUT_TO} * rate end
+      refill()
+      rate = math.max({MIN_RATE}, new)
+      last_cut = now
+      result = 1
+    end
   end
 end
 redis.call('HSET', key, 'level', level, 'stamp', stamp, 'rate', rate, 'pause', pause, 'last_cut', last_cut)
