@@ -94,6 +94,22 @@ EXTRAS: dict[str, Extra] = {
             placeholder="comma-separated model names",
         )),
         Extra("price_table"),
+        Extra("requests_per_minute", ge=1, form=FormField(
+            "Account requests per minute",
+            "Your AnyFast account's request limit, shared by every task on this connection "
+            "(through Redis with a shared-limits connection, else per task process); default none.", "number",
+            placeholder="your AnyFast account's limit, e.g. 600",
+        )),
+        Extra("tokens_per_minute", ge=1, form=FormField(
+            "Account tokens per minute", "Your AnyFast account's token limit, shared the same way; default none.",
+            "number", placeholder="e.g. 1000000",
+        )),
+        Extra("limits_conn_id", form=FormField(
+            "Redis connection for shared limits",
+            "Id of an Airflow Redis connection: every worker shares one rate, one 429 pauses all, "
+            "budgets count for the whole job. Default none: limits apply per process.", "string",
+            placeholder="redis_default (optional: without it, limits apply per process)",
+        )),
     )
 }  # fmt: skip
 

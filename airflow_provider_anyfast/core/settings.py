@@ -39,6 +39,9 @@ class ConnectionSettings(BaseModel):
     rate_limit_budget: float = EXTRAS["rate_limit_budget"].field()
     extra_models: tuple[str, ...] = EXTRAS["extra_models"].field()
     price_table: dict[str, dict[str, float]] | None = EXTRAS["price_table"].field()
+    requests_per_minute: float | None = EXTRAS["requests_per_minute"].field()
+    tokens_per_minute: float | None = EXTRAS["tokens_per_minute"].field()
+    limits_conn_id: str | None = EXTRAS["limits_conn_id"].field()
 
     @field_validator("extra_models", mode="before")
     @classmethod

@@ -84,6 +84,9 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         instead of their bytes (the gateway must reach the bucket's endpoint).
     :param keep_fields: input fields copied into each row (under ``input``), so downstream tasks
         need not re-read and join the input.
+    :param budget_scope: with shared limits (the connection's ``limits_conn_id``), ``max_total_tokens`` and
+        ``max_cost`` count for the whole task across its map indexes in one DAG run; a name here (e.g.
+        ``"classify-{{ ds[:7] }}"``, templated) makes them count for every run that uses it instead.
     :param outlet_asset: the Asset (or URI) this task updates; its event carries the run's counts.
         Default: ``output_path`` itself when it has no Jinja; ``False``: none (see docs/operators.md).
     """
@@ -91,6 +94,7 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
     template_fields: Sequence[str] = (
         "records", "output_path", "system_prompt", "model", "cache_path", "anyfast_conn_id", "storage_conn_id",
         *TEMPLATED_SETTINGS,
+        "budget_scope",
     )  # fmt: skip
     ui_color = "#a9d6ff"
 
@@ -124,6 +128,7 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         refresh: bool = False,
         prices: Mapping[str, Mapping[str, float]] | None = None,
         max_cost: float | None = None,
+        budget_scope: str | None = None,
         outlet_asset: OutletAsset = None,
         attachments: str | list[str] | None = None,
         max_attachment_bytes: int = DEFAULT_MAX_FILE_BYTES,
@@ -168,6 +173,7 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         self.prices = dict(prices) if prices is not None else None
         self.max_cost = max_cost
         self.completion_params = completion_params
+        self.budget_scope = budget_scope
         self.attachments = attachments
         self.max_attachment_bytes = max_attachment_bytes
         self.max_request_attachment_bytes = max_request_attachment_bytes
@@ -289,6 +295,14 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
             return None
         return ResultCache(root, max_age=self.cache_max_age, refresh=self.refresh)
 
+    def _account(self, context: Context) -> Any:
+        """The connection's limits; shared budgets count for this task in this DAG run, or the named scope."""
+        if self.budget_scope:
+            return self.hook.account_limits(f"named:{self.budget_scope}", named_budget=True)
+        ti = context.get("ti")
+        job = f"{getattr(ti, 'dag_id', None) or self.dag_id}/{self.task_id}/{context.get('run_id', 'manual')}"
+        return self.hook.account_limits(f"job:{job}")
+
     def execute(self, context: Context) -> Any:
         self._cancel = threading.Event()  # a retry run by the same process (dag.test) starts un-cancelled
         self._run_totals = None
@@ -303,7 +317,7 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
                 max_concurrency=self.max_concurrency, requests_per_minute=self.requests_per_minute,
                 tokens_per_minute=self.tokens_per_minute, max_total_tokens=self.max_total_tokens,
                 max_output_retries=self.max_output_retries, progress_interval=self.progress_interval,
-                max_cost=self.max_cost, price=self._price(job.model),
+                max_cost=self.max_cost, price=self._price(job.model), account=self._account(context),
             ),
         )  # fmt: skip
         try:
@@ -318,7 +332,8 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
             self._run_totals = stopped if stopped is not None else reporter.totals()  # for the lineage event
             if stopped is not None and not sink.durable:
                 context["ti"].xcom_push(key="rows", value=stopped["rows"])
-            if isinstance(exc, STOPS_THE_RUN) or stopped is not None:  # every retry would fail the same way
+            retry_helps = getattr(exc, "retry_helps", False)  # e.g. the shared budget's Redis was unreachable
+            if not retry_helps and (isinstance(exc, STOPS_THE_RUN) or stopped is not None):  # retries would fail too
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
             raise
         except BaseException:

@@ -28,6 +28,12 @@ class BudgetSpent(AnyFastError):
     kind = "budget_exhausted"
 
 
+def budget_spent(**limits: float | None) -> BudgetSpent:
+    """The not-sent error of a record the run's budget has no room for, naming the limits set."""
+    spent = ", ".join(f"{name}={value}" for name, value in limits.items() if value is not None)
+    return BudgetSpent(f"not sent: the run's budget ({spent}) is spent")
+
+
 class Aborted(AnyFastError):
     """An earlier failure (bad token, no quota) or a stop would fail this record too: not sent."""
 
