@@ -22,7 +22,6 @@ from typing import Any
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.completion import run_json_request
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
-from airflow_provider_anyfast.core.records.cost import Price
 from airflow_provider_anyfast.core.records.limits import AdaptiveConcurrency, RateBucket, TokenBudget
 from airflow_provider_anyfast.core.records.meter import RunMeter
 from airflow_provider_anyfast.core.records.progress import Progress
@@ -36,6 +35,7 @@ from airflow_provider_anyfast.core.records.rows import (
     success_row,
 )
 from airflow_provider_anyfast.core.records.runlog import RetryTally
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.stopping import StopRule
 from airflow_provider_anyfast.core.records.store import RowSink
 from airflow_provider_anyfast.core.records.workers import WorkerPool
@@ -84,20 +84,6 @@ class WorkItem:
     kept: dict[str, Any] | None = None  # the record's keep_fields, copied into its row
 
 
-@dataclass(frozen=True, slots=True)
-class EngineSettings:
-    max_concurrency: int = 8
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    max_total_tokens: int | None = None
-    max_output_retries: int = 1
-    progress_interval: float = 30.0
-    flush_interval: float = 2.0
-    stop_grace: float = 0.5
-    max_cost: float | None = None
-    price: Price | None = None
-
-
 def row_for_error(record_id: str | int, exc: BaseException, model: str | None) -> ResultRow:
     """The row of a record whose call failed, keeping what the failure cost."""
     if isinstance(exc, AnyFastOutputError):
@@ -124,7 +110,7 @@ class RecordEngine:
         client: AnyFastClient,
         schema: OutputSchema | None,
         sink: RowSink,
-        settings: EngineSettings,
+        settings: RunSettings,
         *,
         total: int | None = None,
         cancel: threading.Event | None = None,
