@@ -37,6 +37,23 @@ CONN_FIELDS: dict[str, Any] = {
         "description": "Comma-separated model names to accept without the unknown-model warning; default none.",
         "schema": {"type": ["string", "null"]},
     },
+    "requests_per_minute": {
+        "label": "Account requests per minute",
+        "description": "Your AnyFast account's request limit, shared by every task on this connection "
+        "(through Redis with a shared-limits connection, else per task process); default none.",
+        "schema": {"type": ["number", "null"], "minimum": 1},
+    },
+    "tokens_per_minute": {
+        "label": "Account tokens per minute",
+        "description": "Your AnyFast account's token limit, shared the same way; default none.",
+        "schema": {"type": ["number", "null"], "minimum": 1},
+    },
+    "limits_conn_id": {
+        "label": "Redis connection for shared limits",
+        "description": "Id of an Airflow Redis connection: every worker shares one rate, one 429 pauses all, "
+        "budgets count for the whole job. Default none: limits apply per process.",
+        "schema": {"type": ["string", "null"]},
+    },
 }
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["login", "schema", "port"],
@@ -49,6 +66,9 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "max_retries": "5",
         "max_retry_wait": "60",
         "extra_models": "comma-separated model names",
+        "requests_per_minute": "your AnyFast account's limit, e.g. 600",
+        "tokens_per_minute": "e.g. 1000000",
+        "limits_conn_id": "redis_default (optional: without it, limits apply per process)",
     },
 }
 

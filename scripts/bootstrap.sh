@@ -24,3 +24,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"
+# The shared rate-limit tests start their own redis-server (tests/limits/conftest.py); CI is a fresh Debian machine.
+if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "==> installing redis-server (Debian package) for the shared-limits tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi

@@ -40,6 +40,9 @@ class ConnectionSettings(BaseModel):
     rate_limit_budget: float = Field(default=120.0, ge=0, le=3600)
     extra_models: tuple[str, ...] = ()
     price_table: dict[str, dict[str, float]] | None = None
+    requests_per_minute: float | None = Field(default=None, ge=1)
+    tokens_per_minute: float | None = Field(default=None, ge=1)
+    limits_conn_id: str | None = None
 
     @field_validator("extra_models", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ delegated to the Airflow-free core, which checks parameters before anything is s
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -21,11 +22,12 @@ from airflow_provider_anyfast.core.client import AnyFastClient, ChatStream, reda
 from airflow_provider_anyfast.core.completion import run_json_request
 from airflow_provider_anyfast.core.extras import unknown_extras
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.limits.account import AccountLimits, Bucket, account_key, pacing_hooks
 from airflow_provider_anyfast.core.outcome import Cost
 from airflow_provider_anyfast.core.params import check_model
 from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.core.responses import ChatCompletion
-from airflow_provider_anyfast.core.retry import RetryPolicy
+from airflow_provider_anyfast.core.retry import CallObserver, RetryPolicy
 from airflow_provider_anyfast.core.settings import ConnectionSettings
 from airflow_provider_anyfast.exceptions import (
     AnyFastAuthError,
@@ -112,6 +114,51 @@ class AnyFastHook(BaseHook):
         except AnyFastConfigError as exc:  # no token, a base URL that is not one: say which connection
             raise AnyFastConfigError(f"connection {self.anyfast_conn_id!r}: {exc.message}") from None
 
+    def account_limits(self, budget_scope: str | None = None, *, named_budget: bool = False) -> AccountLimits:
+        """The connection's account limits, shared through the Redis of ``limits_conn_id`` when it is set.
+
+        ``budget_scope`` names the job whose budgets are shared (used only with Redis).
+        """
+        settings = self.settings
+        redis = None
+        if settings.limits_conn_id:
+            try:
+                from airflow.providers.redis.hooks.redis import RedisHook
+            except ImportError:
+                raise AnyFastConfigError(
+                    f"connection {self.anyfast_conn_id!r}: extra 'limits_conn_id' needs the Redis provider: "
+                    "pip install 'airflow-provider-anyfast[redis]'"
+                ) from None
+            redis = RedisHook(redis_conn_id=settings.limits_conn_id).get_conn()
+        return AccountLimits(
+            requests_per_minute=settings.requests_per_minute,
+            tokens_per_minute=settings.tokens_per_minute,
+            redis=redis,
+            key=account_key(self.base_url, self._connection.password),
+            budget_scope=budget_scope,
+            named_budget=named_budget,
+        )
+
+    @cached_property
+    def _account_buckets(self) -> tuple[Bucket, Bucket | None] | None:
+        """The account's buckets for this hook's own calls, when the connection sets any account limit."""
+        settings = self.settings
+        if not (settings.requests_per_minute or settings.tokens_per_minute or settings.limits_conn_id):
+            return None
+        account = self.account_limits()
+        return account.requests_bucket(), account.tokens_bucket()
+
+    def _call_hooks(self, body: Mapping[str, Any]) -> CallObserver | None:
+        if self._account_buckets is None:
+            return None
+        pace, tokens = self._account_buckets
+        estimate = len(json.dumps(body.get("messages"), default=str)) // 4 + int(body.get("max_tokens") or 0)
+        return pacing_hooks(pace, tokens, estimate)
+
+    def _paced_ok(self) -> None:
+        if self._account_buckets is not None:
+            self._account_buckets[0].on_success()
+
     def resolve_model(self, model: str | None) -> str:
         """The call's model, else the connection's default; unknown names only warn."""
         return check_model(model or self.settings.model, self.settings.extra_models)
@@ -149,7 +196,8 @@ class AnyFastHook(BaseHook):
     ) -> ChatCompletion:
         """One chat completion; every parameter is range-checked before the request."""
         body = self.request(model, params).body(self.with_attachments(messages, attachments))
-        result = self.client.chat(body)
+        result = self.client.chat(body, self._call_hooks(body))
+        self._paced_ok()
         self._log_usage(result.completion, result.cost)
         return result.completion
 
@@ -169,7 +217,7 @@ class AnyFastHook(BaseHook):
         one (one-api), and accept that a stream cut upstream then looks complete.
         """
         body = self.request(model, params).body(self.with_attachments(messages, attachments), stream=True)
-        return self.client.stream(body, require_finish_reason=require_finish_reason)
+        return self.client.stream(body, self._call_hooks(body), require_finish_reason=require_finish_reason)
 
     def complete_json(
         self,
@@ -192,7 +240,10 @@ class AnyFastHook(BaseHook):
         output_schema = OutputSchema.coerce(schema)
         request = self.request(model, params, schema=output_schema, json_mode=True, use_json_schema=use_json_schema)
         body = request.body(self.with_attachments(messages, attachments))
-        result = run_json_request(self.client, body, output_schema, max_output_retries=max_output_retries)
+        result = run_json_request(
+            self.client, body, output_schema, max_output_retries=max_output_retries, observer=self._call_hooks(body)
+        )
+        self._paced_ok()
         self._log_usage(result.completion, result.cost)
         return result.value
 
@@ -276,4 +327,9 @@ class AnyFastHook(BaseHook):
             "extra_models": StringField(
                 labels["extra_models"], description=descriptions["extra_models"], widget=BS3TextFieldWidget()
             ),
+            **{
+                name: StringField(labels[name], description=descriptions[name], validators=[Optional()],
+                                  widget=BS3TextFieldWidget())
+                for name in ("requests_per_minute", "tokens_per_minute", "limits_conn_id")
+            },
         }  # fmt: skip

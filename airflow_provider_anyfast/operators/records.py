@@ -18,6 +18,7 @@ from airflow_provider_anyfast.assets import OutletAsset, declared_outlet, publis
 from airflow_provider_anyfast.compat import AirflowFailException, BaseOperator, Context, display_uri, provider_setting
 from airflow_provider_anyfast.core.attachments import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_REQUEST_BYTES
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.limits.account import AccountLimits
 from airflow_provider_anyfast.core.params import validate_params
 from airflow_provider_anyfast.core.records.attach import RecordAttachments
 from airflow_provider_anyfast.core.records.cache import ResultCache
@@ -84,6 +85,9 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         instead of their bytes (the gateway must reach the bucket's endpoint).
     :param keep_fields: input fields copied into each row (under ``input``), so downstream tasks
         need not re-read and join the input.
+    :param budget_scope: with shared limits (the connection's ``limits_conn_id``), ``max_total_tokens`` and
+        ``max_cost`` count for the whole task across its map indexes in one DAG run; a name here (e.g.
+        ``"classify-{{ ds[:7] }}"``, templated) makes them count for every run that uses it instead.
     :param outlet_asset: the Asset (or URI) this task updates; its event carries the run's counts.
         Default: ``output_path`` itself when it has no Jinja; ``False``: none (see docs/operators.md).
     """
@@ -124,6 +128,7 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         refresh: bool = False,
         prices: Mapping[str, Mapping[str, float]] | None = None,
         max_cost: float | None = None,
+        budget_scope: str | None = None,
         outlet_asset: OutletAsset = None,
         attachments: str | list[str] | None = None,
         max_attachment_bytes: int = DEFAULT_MAX_FILE_BYTES,
@@ -168,6 +173,7 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         self.prices = dict(prices) if prices is not None else None
         self.max_cost = max_cost
         self.completion_params = completion_params
+        self.budget_scope = budget_scope
         self.attachments = attachments
         self.max_attachment_bytes = max_attachment_bytes
         self.max_request_attachment_bytes = max_request_attachment_bytes
@@ -268,6 +274,14 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
             return None
         return ResultCache(root, max_age=self.run_settings.cache_max_age, refresh=self.run_settings.refresh)
 
+    def _account(self, context: Context) -> AccountLimits:
+        """The connection's limits; shared budgets count for this task in this DAG run, or the named scope."""
+        if scope := self.run_settings.budget_scope:
+            return self.hook.account_limits(f"named:{scope}", named_budget=True)
+        ti = context.get("ti")
+        job = f"{getattr(ti, 'dag_id', None) or self.dag_id}/{self.task_id}/{context.get('run_id', 'manual')}"
+        return self.hook.account_limits(f"job:{job}")
+
     def execute(self, context: Context) -> Any:
         self._cancel = threading.Event()  # a retry run by the same process (dag.test) starts un-cancelled
         self._run_totals = None
@@ -276,8 +290,9 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         sink, location = self._sink(context)
         job = self._job(context)
         spec = RunSpec(
-            job=job, schema=self.schema, settings=replace(self.run_settings, price=self._price(job.model)),
-            location=location, cache=self._cache(), input_uri=input_uri, report=(reporter := stats_reporter(self)),
+            job=job, schema=self.schema, location=location, cache=self._cache(), input_uri=input_uri,
+            report=(reporter := stats_reporter(self)),
+            settings=replace(self.run_settings, price=self._price(job.model), account=self._account(context)),
         )  # fmt: skip
         try:
             summary = run_records(self.hook.get_conn(), spec, source, sink, cancel=self._cancel)
@@ -291,7 +306,8 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
             self._run_totals = stopped if stopped is not None else reporter.totals()  # for the lineage event
             if stopped is not None and isinstance(sink, MemoryRowSink):
                 context["ti"].xcom_push(key="rows", value=stopped["rows"])
-            if isinstance(exc, STOPS_THE_RUN) or stopped is not None:  # every retry would fail the same way
+            retry_helps = getattr(exc, "retry_helps", False)  # e.g. the shared budget's Redis was unreachable
+            if not retry_helps and (isinstance(exc, STOPS_THE_RUN) or stopped is not None):  # retries would fail too
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
             raise
         except BaseException:

@@ -22,9 +22,13 @@ TEMPLATED_SETTINGS: dict[str, type] = {
     "max_error_rate": float,
     "cache_max_age": float,
     "refresh": bool,
+    "budget_scope": str,
 }
-#: The records operator's flat arguments that make up its RunSettings (``price`` comes from the connection).
-RUN_SETTINGS = tuple(f.name for f in fields(RunSettings) if f.name not in ("price", "flush_interval", "stop_grace"))
+#: The records operator's flat arguments that make up its RunSettings (``price`` and ``account``, the
+#: account's limits with the task's budget scope, come from the connection).
+RUN_SETTINGS = tuple(
+    f.name for f in fields(RunSettings) if f.name not in ("price", "account", "flush_interval", "stop_grace")
+)
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off", "")
 
 
@@ -38,6 +42,8 @@ def coerce_setting(task_id: str, name: str, value: Any) -> Any:
     kind = TEMPLATED_SETTINGS[name]
     if not isinstance(value, str):
         return value
+    if kind is str:  # a name: as rendered, and an empty one is none
+        return value or None
     text = value.strip()
     if kind is bool:
         if text.lower() in _TRUE + _FALSE:

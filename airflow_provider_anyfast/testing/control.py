@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from airflow_provider_anyfast.testing.faults import Fault, Reply
+from airflow_provider_anyfast.testing.limiter import ServerRateLimit
 from airflow_provider_anyfast.testing.profiles import check_profile
 from airflow_provider_anyfast.testing.state import ServerState
 
@@ -26,7 +27,7 @@ def _apply_faults(state: ServerState, data: Any) -> None:
     """Validate the whole ``/_control/faults`` body first, then apply it (all or nothing)."""
     if not isinstance(data, dict):
         raise ValueError("the body must be a JSON object")
-    unknown = set(data) - {"push", "rules", "random", "latency"}
+    unknown = set(data) - {"push", "rules", "random", "latency", "rate_limit"}
     if unknown:
         raise ValueError(f"unknown keys: {sorted(unknown)}")
     pushes = [(Fault.from_dict(p["fault"]), int(p.get("times", 1))) for p in data.get("push") or []]
@@ -40,6 +41,8 @@ def _apply_faults(state: ServerState, data: Any) -> None:
     latency = data.get("latency")
     if latency is not None and (not isinstance(latency, int | float) or latency < 0):
         raise ValueError("latency must be a number >= 0")
+    limit = data.get("rate_limit")  # {"rpm": 600, "burst_seconds": 1} or null
+    server_limit = None if limit is None else ServerRateLimit(float(limit["rpm"]), float(limit.get("burst_seconds", 1)))
     if random_cfg is not None:
         hints = random_cfg.get("retry_hints")
         state.set_random_faults(
@@ -53,6 +56,8 @@ def _apply_faults(state: ServerState, data: Any) -> None:
         state.add_rule(contains, fault, rule_times)
     if latency is not None:
         state.latency = float(latency)
+    if "rate_limit" in data:
+        state.rate_limit = server_limit
 
 
 def handle_control(state: ServerState, method: str, path: str, query: str, raw: bytes) -> Reply:

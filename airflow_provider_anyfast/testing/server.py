@@ -6,7 +6,9 @@ broken streams) without network access, so this server imitates the API
 (``/v1/models``, ``/v1/chat/completions``) and lets a test decide which request fails how.
 
 Per chat request, after auth and validation: fault rules first (substring of the message
-text), then the FIFO queue, then random faults, else a normal, deterministic answer.
+text), then the FIFO queue, then the server's own rate limit if one is set (``set_rate_limit``:
+a 429 without a hint, the client is not told the limit), then random faults, else a normal,
+deterministic answer.
 Authenticated chat requests first wait ``latency`` seconds. Fault kinds: ``rate_limit``,
 ``server_error``, ``status``, ``drop``, ``slow``, ``fence``, ``prose``, ``invalid_json``,
 ``schema_mismatch``, ``truncated``, ``filtered``, ``filtered_raw``, ``empty``,
@@ -33,6 +35,7 @@ from types import FrameType, TracebackType
 from airflow_provider_anyfast.core.params import KNOWN_MODELS
 from airflow_provider_anyfast.testing.faults import Fault
 from airflow_provider_anyfast.testing.handler import AnyFastHTTPServer
+from airflow_provider_anyfast.testing.limiter import ServerRateLimit
 from airflow_provider_anyfast.testing.profiles import PROFILES, check_profile
 from airflow_provider_anyfast.testing.state import RequestRecord, ServerState
 
@@ -174,6 +177,10 @@ class AnyFastTestServer:
         """
         self._state.set_random_faults(rates, seed, retry_hints=retry_hints, slow_delay=slow_delay)
 
+    def set_rate_limit(self, rpm: float | None, burst_seconds: float = 1.0) -> None:
+        """Answer 429 (no hint) to chat requests past ``rpm`` a minute plus a burst; None: no limit."""
+        self._state.rate_limit = None if rpm is None else ServerRateLimit(rpm, burst_seconds)
+
     def wait_for_requests(self, n: int, timeout: float = 30.0, path: str | None = "/v1/chat/completions") -> int:
         """Block until ``n`` requests to ``path`` are logged (a dropped or timed-out one too); TimeoutError else."""
         return self._state.wait_for_requests(n, timeout, path)
@@ -204,6 +211,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--retry-hints", default=None, metavar="LOW,HIGH",
         help="random rate limits carry a retry hint (each of the three forms) of LOW to HIGH seconds",
     )  # fmt: skip
+    parser.add_argument("--rate-limit", type=float, default=None, metavar="RPM",
+                        help="answer 429 (no hint) past RPM chat requests a minute")  # fmt: skip
     parser.add_argument("--slow-delay", type=float, default=1.0, help="seconds a random 'slow' answer takes")
     return parser.parse_args(argv)
 
@@ -234,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         hints = (float(low), float(high or low))
     if rates:
         server.set_random_faults(rates, seed=args.seed, retry_hints=hints, slow_delay=args.slow_delay)
+    if args.rate_limit:
+        server.set_rate_limit(args.rate_limit)
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from airflow_provider_anyfast.testing.faults import FAULT_KINDS, Fault
+from airflow_provider_anyfast.testing.limiter import ServerRateLimit
 from airflow_provider_anyfast.testing.profiles import check_profile
 from airflow_provider_anyfast.testing.usage import PrefixCache
 
@@ -72,6 +73,7 @@ class ServerState:
         self._storm: tuple[float, Fault] | None = None
         self.latency = latency
         self.prefix_cache = PrefixCache()
+        self.rate_limit: ServerRateLimit | None = None
 
     def reset(self) -> None:
         """Clear the log, rules, queued and random faults, held requests and the prefix cache."""
@@ -87,6 +89,7 @@ class ServerState:
             self._storm = None
             self._epoch += 1  # requests held before the reset are let go
             self.profile = self.default_profile
+            self.rate_limit = None
             self._changed.notify_all()
         self.prefix_cache.clear()
 
@@ -200,7 +203,7 @@ class ServerState:
             self._storm = (time.monotonic() + seconds, fault)
 
     def choose_fault(self, text: str) -> Fault | None:
-        """The fault for one chat request: a storm, rules, then the queue, then a random draw."""
+        """The fault for one chat request: a storm, rules, the queue, the rate limit, then a random draw."""
         with self._lock:
             if self._storm is not None and time.monotonic() < self._storm[0]:
                 return self._storm[1]
@@ -211,6 +214,8 @@ class ServerState:
                     return rule.fault
             if self._queue:
                 return self._queue.popleft()
+            if self.rate_limit is not None and not self.rate_limit.admit():
+                return Fault("rate_limit")
             if self._rates:
                 draw = self._rng.random()
                 total = 0.0

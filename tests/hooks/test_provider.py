@@ -72,7 +72,10 @@ def test_declared_ui_matches_the_hook_methods() -> None:
 
 def test_declared_fields_are_typed_extras() -> None:
     fields = _conn_type()["conn-fields"]
-    assert set(fields) == {"model", "timeout", "max_retries", "max_retry_wait", "extra_models"}
+    assert set(fields) == {
+        "model", "timeout", "max_retries", "max_retry_wait", "extra_models",
+        "requests_per_minute", "tokens_per_minute", "limits_conn_id",
+    }  # fmt: skip
     assert set(fields) <= set(ConnectionSettings.model_fields)
     defaults = ConnectionSettings()
     for name, field in fields.items():

@@ -42,11 +42,14 @@ def _segment_time(name: str) -> float | None:
 
 def _segments(root: Any) -> list[Any]:
     directory = root / SEGMENTS_DIR
+    invalidate = getattr(getattr(directory, "fs", None), "invalidate_cache", None)
+    if invalidate is not None:  # another writer (maybe a thread of this process) may have added or merged segments
+        invalidate(directory.path)
     try:
         if not directory.exists():
             return []
         return sorted((p for p in directory.iterdir() if p.name.endswith(".jsonl")), key=lambda p: p.name)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # emptied between the two looks: no segment to read
         return []
 
 

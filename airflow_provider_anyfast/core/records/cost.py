@@ -37,6 +37,19 @@ class Price:
         return tokens * max(self.input, self.output) / PER
 
 
+def billed(
+    usage: Mapping[str, Any] | None, answered: bool, estimate: int, cost_estimate: float, price: Price | None
+) -> tuple[int, float, bool]:
+    """Tokens and cost a budget counts for one request, and whether they are the estimate.
+
+    An answer without usage was still billed: its estimate is counted, never zero.
+    """
+    tokens = int((usage or {}).get("total_tokens") or 0)
+    if answered and not tokens:
+        return estimate, cost_estimate, True
+    return tokens, price.cost(usage) if price is not None else 0.0, False
+
+
 def parse_price_table(table: Mapping[str, Any] | None) -> dict[str, Price]:
     """``{"gemini-2.5-flash": {"input": 0.3, "output": 2.5, "cached_input": 0.03}}`` -> prices."""
     prices: dict[str, Price] = {}

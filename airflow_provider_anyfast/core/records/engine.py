@@ -22,6 +22,9 @@ from typing import Any
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.completion import run_json_request
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.limits.account import AccountLimits, acquire
+from airflow_provider_anyfast.core.limits.budget import LimitsUnavailableError
+from airflow_provider_anyfast.core.records.cost import billed
 from airflow_provider_anyfast.core.records.limits import AdaptiveConcurrency, RateBucket, TokenBudget
 from airflow_provider_anyfast.core.records.meter import RunMeter
 from airflow_provider_anyfast.core.records.progress import Progress
@@ -39,7 +42,7 @@ from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.stopping import StopRule
 from airflow_provider_anyfast.core.records.store import RowSink
 from airflow_provider_anyfast.core.records.workers import WorkerPool
-from airflow_provider_anyfast.core.retry import CallObserver
+from airflow_provider_anyfast.core.retry import CallObserver, suggested_wait
 from airflow_provider_anyfast.exceptions import (
     AnyFastError,
     AnyFastOutputError,
@@ -125,8 +128,12 @@ class RecordEngine:
         self.concurrency = AdaptiveConcurrency(settings.max_concurrency)
         self.rpm = RateBucket(settings.requests_per_minute) if settings.requests_per_minute else None
         self.tpm = RateBucket(settings.tokens_per_minute) if settings.tokens_per_minute else None
-        self.budget = TokenBudget(settings.max_total_tokens)
-        self.cost = TokenBudget(settings.max_cost)
+        account = settings.account or AccountLimits()
+        self.pace = account.requests_bucket()
+        self.account_tpm = account.tokens_bucket()
+        self.budget = account.budget("tokens", settings.max_total_tokens) or TokenBudget(settings.max_total_tokens)
+        self.cost = account.budget("cost", settings.max_cost) or TokenBudget(settings.max_cost)
+        self._estimated = threading.Event()
         self.reuse = reuse or Reuse(dedup=False)
         self.counts = RunCounts()
         self.meter = meter or RunMeter()
@@ -288,13 +295,14 @@ class RecordEngine:
             )
             self.concurrency.on_success()
             self.stop_rule.success()
+            self.pace.on_success()
             row = success_row(
                 item.record_id, result.json_value, model=result.completion.model or model,
                 finish_reason=result.completion.finish_reason, usage=result.usage, attempts=result.attempts,
             )  # fmt: skip
         except Exception as exc:  # one record's failure is its row, whatever it was
             row = row_for_error(item.record_id, exc, model)
-            stops = isinstance(exc, _BudgetSpent) or self.stop_rule.stops_the_run(exc)
+            stops = isinstance(exc, _BudgetSpent | LimitsUnavailableError) or self.stop_rule.stops_the_run(exc)
             if stops and self.stopped is None and isinstance(exc, AnyFastError):
                 self._stop(exc)
         spent = int((row.usage or {}).get("total_tokens") or 0)
@@ -302,10 +310,20 @@ class RecordEngine:
             started = getattr(self._attempt, "started", None)  # the last attempt's, after any limiter wait
             if started is not None:
                 self.meter.on_record(time.monotonic() - started, (row.error or {}).get("status"))
-            self.budget.settle(item.estimate, spent)
-            self.cost.settle(cost_estimate, price.cost(row.usage) if price is not None else 0.0)
-        if self.tpm is not None:
-            self.tpm.adjust(spent - item.estimate * row.attempts)
+            tokens, cost, estimated = billed(row.usage, row.status is not RowStatus.ERROR, item.estimate,
+                                             cost_estimate, price)  # fmt: skip
+            self.budget.settle(item.estimate, tokens)
+            self.cost.settle(cost_estimate, cost)
+            if (
+                estimated
+                and (self.settings.max_total_tokens or self.settings.max_cost)
+                and not self._estimated.is_set()
+            ):
+                self._estimated.set()  # said once per run (a rare race may say it twice)
+                log.warning("AnyFast sent no usage for a request: the budget counts its estimate instead")
+        for bucket in (self.tpm, self.account_tpm):
+            if bucket is not None:
+                bucket.adjust(spent - item.estimate * row.attempts)
         return row
 
     def _before_attempt(self, item: WorkItem) -> None:
@@ -318,6 +336,9 @@ class RecordEngine:
             self.rpm.acquire(1, self.cancel)
         if self.tpm is not None:
             self.tpm.acquire(item.estimate, self.cancel)
+        acquire(self.pace, 1, self.cancel)
+        if self.account_tpm is not None:
+            acquire(self.account_tpm, item.estimate, self.cancel)
         if self.cancel.is_set():  # a stop also ends the waits above: they must not end in a request
             raise _Aborted("not sent: the task is being stopped")
         self._attempt.started = time.monotonic()  # request latency starts here, not at the limiter
@@ -327,6 +348,7 @@ class RecordEngine:
         self.retries.add(exc, wait)
         if isinstance(exc, AnyFastRateLimitError):
             self.concurrency.on_rate_limited()
+            self.pace.on_rate_limited(suggested_wait(exc))  # the wait the retry policy takes from the answer
 
     def _budget_spent(self) -> _BudgetSpent:
         limits = {"max_total_tokens": self.settings.max_total_tokens, "max_cost": self.settings.max_cost}
@@ -339,5 +361,6 @@ class RecordEngine:
             self.stopped = exc
         else:
             self.stop_cause = exc
-            self.stopped = _Aborted(f"not sent: an earlier request failed with {exc.kind}: {exc.message}")
+            self.stopped = exc if isinstance(exc, LimitsUnavailableError) else _Aborted(
+                f"not sent: an earlier request failed with {exc.kind}: {exc.message}")  # fmt: skip
         log.error("AnyFast run stops sending new requests: %s", self.stopped.message)

@@ -223,8 +223,9 @@ def stopped_error(cause: AnyFastError, summary: dict[str, Any], location: str) -
     unsent = int((summary.get("counts") or {}).get(RowStatus.ERROR.value, 0))
     error = type(cause)(
         f"The run stopped sending: {cause.message}. Every record would fail the same way, so the records not "
-        f"yet sent were not sent ({unsent} error row(s) in {location}); fix the cause, then rerun. An Airflow retry "
-        "cannot help.",
+        f"yet sent were not sent ({unsent} error row(s) in {location}); fix the cause, then rerun. "
+        + ("An Airflow retry sends only those." if getattr(cause, "retry_helps", False) else "An Airflow retry "
+           "cannot help."),
         status=cause.status, code=cause.code, type=cause.type, request_id=cause.request_id,
     )  # fmt: skip
     error.source, error.cost = cause.source, cause.cost

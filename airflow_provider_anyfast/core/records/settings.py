@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from airflow_provider_anyfast.core.limits.account import AccountLimits
 from airflow_provider_anyfast.core.records.cost import Price
 
 DEFAULT_CONTEXT_TOKENS = 1_048_576  # every Gemini model AnyFast lists takes a 1M-token context
@@ -38,7 +39,11 @@ class RunSettings:
 
     :param max_concurrency: requests in flight at once (1 to 1024).
     :param max_error_rate: share of records that may end without a valid answer (0.0 to 1.0).
+    :param budget_scope: with shared limits, the name whose ``max_total_tokens``/``max_cost`` budgets
+        count across runs (the operator's ``budget_scope``); None: this task in this DAG run.
     :param price: the model's price, for ``max_cost`` and the run's estimated cost.
+    :param account: the connection's account limits (rates and budgets shared through Redis, or
+        per process); None: no account limits.
     """
 
     max_concurrency: int = 8
@@ -56,7 +61,9 @@ class RunSettings:
     cache_max_age: float | None = None
     refresh: bool = False
     keep_fields: tuple[str, ...] = ()
+    budget_scope: str | None = None
     price: Price | None = None
+    account: AccountLimits | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.keep_fields, str):
@@ -102,6 +109,15 @@ class RunSettings:
                 raise RunSettingsError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not all(isinstance(name, str) and name for name in self.keep_fields):
             raise RunSettingsError("keep_fields must be a list of field names, e.g. ['sku', 'name']")
+        if self.budget_scope is not None and not isinstance(self.budget_scope, str):
+            raise RunSettingsError(
+                f'budget_scope must be a name or None, got {self.budget_scope!r}: e.g. "classify-{{{{ ds[:7] }}}}"'
+            )
+        if self.account is not None and not isinstance(self.account, AccountLimits):
+            raise RunSettingsError(
+                f"account must be an AccountLimits or None, got {type(self.account).__name__}: "
+                "e.g. AnyFastHook(...).account_limits()"
+            )
         if for_run and self.max_cost is not None and self.price is None:
             raise RunSettingsError(
                 "max_cost needs the model's price: give RunSettings(price=...) (the operator takes it from "

@@ -35,6 +35,8 @@ from airflow_provider_anyfast.testing import AnyFastTestServer
         ({"dedup": "yes"}, "dedup must be True or False"),
         ({"keep_fields": "sku"}, r"keep_fields must be a list of field names, e.g. \['sku'\]"),
         ({"keep_fields": ["sku", ""]}, "keep_fields must be a list of field names"),
+        ({"budget_scope": 202611}, "budget_scope must be a name or None, got 202611"),
+        ({"account": {"requests_per_minute": 60}}, "account must be an AccountLimits or None, got dict"),
     ],
 )
 def test_a_bad_setting_is_named_with_its_fix(values: dict[str, Any], message: str) -> None:
