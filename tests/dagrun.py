@@ -203,3 +203,19 @@ class DagRunner:
     def cleanup(self) -> None:
         for _, path in self.written.values():
             path.unlink(missing_ok=True)
+
+
+#: A DAG file header that runs on Airflow 2.11 and 3.x alike: ``DAG``, ``Asset``, ``dag``, ``task`` and
+#: ``START``, each from wherever the running Airflow keeps it (suites hand it to ``dag_runner``).
+PORTABLE_DAG_HEADER = """\
+import pendulum
+
+try:
+    from airflow.sdk import DAG, Asset, dag, task
+except ImportError:  # Airflow 2.11
+    from airflow.datasets import Dataset as Asset
+    from airflow.decorators import dag, task
+    from airflow.models.dag import DAG
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+"""

@@ -6,7 +6,6 @@ in a batch is treated exactly as a single call would be.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +15,9 @@ from airflow_provider_anyfast.core.jsonmode import (
     OutputSchema,
     extract_json,
     finish_kind,
-    json_messages,
-    reask_messages,
-    response_format,
 )
 from airflow_provider_anyfast.core.outcome import Cost
+from airflow_provider_anyfast.core.request import reask_body
 from airflow_provider_anyfast.core.responses import ChatCompletion
 from airflow_provider_anyfast.core.retry import CallObserver
 from airflow_provider_anyfast.exceptions import (
@@ -48,20 +45,6 @@ class JsonResult:
     @property
     def usage(self) -> dict[str, int]:
         return dict(self.cost.usage)
-
-
-def prepare_json_request(
-    *,
-    model: str,
-    messages: Sequence[Mapping[str, Any]],
-    params: Mapping[str, Any],
-    schema: OutputSchema | None,
-    use_json_schema: bool = False,
-) -> dict[str, Any]:
-    """The request body for a JSON-mode call; ``params`` must already be validated."""
-    body: dict[str, Any] = {"model": model, "messages": json_messages(messages, schema), **params}
-    body.setdefault("response_format", response_format(schema, use_json_schema))
-    return body
 
 
 def check_answer(
@@ -112,7 +95,8 @@ def run_json_request(
     max_output_retries: int = 1,
     observer: CallObserver | None = None,
 ) -> JsonResult:
-    """Send ``body``; re-ask up to ``max_output_retries`` times on invalid JSON or schema mismatch.
+    """Send ``body`` (from ``ChatRequest``); re-ask up to ``max_output_retries`` times on invalid JSON or a
+    schema mismatch, each re-ask built by ``reask_body``.
 
     Every ask's cost is added with ``Cost``'s one rule; a raised error carries the total in
     ``exc.cost`` so a failed record still shows what it spent.
@@ -134,7 +118,7 @@ def run_json_request(
         except ValueError as exc:
             raw = result.completion.text
             if ask < max_output_retries:
-                current = {**body, "messages": reask_messages(body["messages"], raw, str(exc))}
+                current = reask_body(body, raw, str(exc))
                 continue
             error = AnyFastInvalidOutputError(
                 f"invalid JSON answer after {ask + 1} ask(s): {exc}",

@@ -147,17 +147,6 @@ def schema_instructions(schema: OutputSchema | None) -> str:
     return text
 
 
-def json_messages(messages: Sequence[Mapping[str, Any]], schema: OutputSchema | None) -> list[dict[str, Any]]:
-    """Put the JSON instructions first (fixed text first keeps the provider's prefix cache warm)."""
-    instructions = schema_instructions(schema)
-    result = [dict(m) for m in messages]
-    if result and result[0].get("role") == "system":
-        result[0]["content"] = f"{instructions}\n\n{result[0]['content']}"
-    else:
-        result.insert(0, {"role": "system", "content": instructions})
-    return result
-
-
 def response_format(schema: OutputSchema | None, use_json_schema: bool = False) -> dict[str, Any]:
     """``json_object`` by default; ``json_schema`` (strict, in the form Gemini accepts) when asked and known."""
     if use_json_schema and schema is not None:

@@ -155,25 +155,3 @@ def check_model(model: str | None, extra_models: Iterable[str] = ()) -> str:
         warnings.warn(message, UnknownModelWarning, stacklevel=3)
         log.warning(message)
     return model
-
-
-def build_request(
-    messages: Sequence[Mapping[str, Any]],
-    *,
-    model: str | None,
-    params: Mapping[str, Any],
-    extra_models: Iterable[str] = (),
-    stream: bool = False,
-) -> dict[str, Any]:
-    """The JSON body of one chat-completion request, every field checked."""
-    if "stream" in params or "messages" in params or "model" in params:
-        raise AnyFastParameterError("pass 'model' and 'messages' as arguments and use the stream_* call to stream")
-    body: dict[str, Any] = {
-        "model": check_model(model, extra_models),
-        "messages": validate_messages(messages),
-        **validate_params(params),
-    }
-    if stream:
-        body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
-    return body

@@ -19,12 +19,13 @@ from airflow_provider_anyfast import connection_form
 from airflow_provider_anyfast.compat import BaseHook, mask_secret
 from airflow_provider_anyfast.core.attachments import attach_to_last_user
 from airflow_provider_anyfast.core.client import AnyFastClient, ChatStream, redact_url
-from airflow_provider_anyfast.core.completion import prepare_json_request, run_json_request
+from airflow_provider_anyfast.core.completion import run_json_request
 from airflow_provider_anyfast.core.extras import EXTRAS, unknown_extras
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.limits.account import AccountLimits, Bucket, account_key, pacing_hooks
 from airflow_provider_anyfast.core.outcome import Cost
-from airflow_provider_anyfast.core.params import build_request, check_model
+from airflow_provider_anyfast.core.params import check_model
+from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.core.responses import ChatCompletion
 from airflow_provider_anyfast.core.retry import CallObserver, RetryPolicy
 from airflow_provider_anyfast.core.settings import ConnectionSettings
@@ -162,6 +163,21 @@ class AnyFastHook(BaseHook):
         """The call's model, else the connection's default; unknown names only warn."""
         return check_model(model or self.settings.model, self.settings.extra_models)
 
+    def request(
+        self,
+        model: str | None,
+        params: Mapping[str, Any],
+        *,
+        schema: OutputSchema | None = None,
+        json_mode: bool = False,
+        use_json_schema: bool = False,
+    ) -> ChatRequest:
+        """The request builder for a call or a records run: the model (else the connection's) and params checked."""
+        return ChatRequest.create(
+            model=model or self.settings.model, params=params, extra_models=self.settings.extra_models,
+            schema=schema, json_mode=json_mode, use_json_schema=use_json_schema,
+        )  # fmt: skip
+
     def with_attachments(self, messages: Messages, attachments: Attachments) -> list[dict[str, Any]]:
         """The messages with the files added as content parts of the last user message.
 
@@ -179,12 +195,7 @@ class AnyFastHook(BaseHook):
         self, messages: Messages, *, model: str | None = None, attachments: Attachments = None, **params: Any
     ) -> ChatCompletion:
         """One chat completion; every parameter is range-checked before the request."""
-        body = build_request(
-            self.with_attachments(messages, attachments),
-            model=model or self.settings.model,  # build_request checks it (and warns once)
-            params=params,
-            extra_models=self.settings.extra_models,
-        )
+        body = self.request(model, params).body(self.with_attachments(messages, attachments))
         result = self.client.chat(body, self._call_hooks(body))
         self._paced_ok()
         self._log_usage(result.completion, result.cost)
@@ -205,13 +216,7 @@ class AnyFastHook(BaseHook):
         ``.partial``); pass ``require_finish_reason=False`` for a gateway that never sends
         one (one-api), and accept that a stream cut upstream then looks complete.
         """
-        body = build_request(
-            self.with_attachments(messages, attachments),
-            model=model or self.settings.model,  # build_request checks it (and warns once)
-            params=params,
-            extra_models=self.settings.extra_models,
-            stream=True,
-        )
+        body = self.request(model, params).body(self.with_attachments(messages, attachments), stream=True)
         return self.client.stream(body, self._call_hooks(body), require_finish_reason=require_finish_reason)
 
     def complete_json(
@@ -233,19 +238,8 @@ class AnyFastHook(BaseHook):
         if max_output_retries < 0:
             raise ValueError("max_output_retries must be >= 0")
         output_schema = OutputSchema.coerce(schema)
-        checked = build_request(
-            self.with_attachments(messages, attachments),
-            model=model or self.settings.model,  # build_request checks it (and warns once)
-            params=params,
-            extra_models=self.settings.extra_models,
-        )
-        body = prepare_json_request(
-            model=checked.pop("model"),
-            messages=checked.pop("messages"),
-            params=checked,
-            schema=output_schema,
-            use_json_schema=use_json_schema,
-        )
+        request = self.request(model, params, schema=output_schema, json_mode=True, use_json_schema=use_json_schema)
+        body = request.body(self.with_attachments(messages, attachments))
         result = run_json_request(
             self.client, body, output_schema, max_output_retries=max_output_retries, observer=self._call_hooks(body)
         )
@@ -314,10 +308,8 @@ class AnyFastHook(BaseHook):
 
         # Airflow drops a hook whose widgets use any class but Integer/Password/String/BooleanField,
         # so seconds are StringFields; ConnectionSettings parses and range-checks them.
-        fields = connection_form()[0]
-        labels = {name: lazy_gettext(field["label"]) for name, field in fields.items()}
-        descriptions = {name: lazy_gettext(field["description"]) for name, field in fields.items()}
-        retries = EXTRAS["max_retries"]
+        form = connection_form()[0]
+        labels, descriptions = ({n: lazy_gettext(f[key]) for n, f in form.items()} for key in ("label", "description"))
         return {
             "model": StringField(labels["model"], description=descriptions["model"], widget=BS3TextFieldWidget()),
             "timeout": StringField(
@@ -325,8 +317,8 @@ class AnyFastHook(BaseHook):
                 widget=BS3TextFieldWidget(),
             ),
             "max_retries": IntegerField(
-                labels["max_retries"], description=descriptions["max_retries"],
-                validators=[Optional(), NumberRange(min=retries.ge, max=retries.le)], widget=BS3TextFieldWidget(),
+                labels["max_retries"], description=descriptions["max_retries"], widget=BS3TextFieldWidget(),
+                validators=[Optional(), NumberRange(min=EXTRAS["max_retries"].ge, max=EXTRAS["max_retries"].le)],
             ),
             "max_retry_wait": StringField(
                 labels["max_retry_wait"], description=descriptions["max_retry_wait"], validators=[Optional()],

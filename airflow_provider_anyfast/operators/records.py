@@ -10,21 +10,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
 from airflow_provider_anyfast.assets import OutletAsset, declared_outlet, publish_event
 from airflow_provider_anyfast.compat import AirflowFailException, BaseOperator, Context, display_uri, provider_setting
 from airflow_provider_anyfast.core.attachments import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_REQUEST_BYTES
-from airflow_provider_anyfast.core.jsonmode import OutputSchema, response_format
+from airflow_provider_anyfast.core.jsonmode import OutputSchema
+from airflow_provider_anyfast.core.limits.account import AccountLimits
 from airflow_provider_anyfast.core.params import validate_params
 from airflow_provider_anyfast.core.records.attach import RecordAttachments
 from airflow_provider_anyfast.core.records.cache import ResultCache
 from airflow_provider_anyfast.core.records.cost import Price, parse_price_table
-from airflow_provider_anyfast.core.records.engine import EngineSettings
-from airflow_provider_anyfast.core.records.plan import DEFAULT_CONTEXT_TOKENS, RecordsJob
+from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import ErrorRateExceededError, RunSpec, run_records
+from airflow_provider_anyfast.core.records.settings import DEFAULT_CONTEXT_TOKENS, RunSettings
 from airflow_provider_anyfast.core.records.sink import MemoryRowSink, RowSink
 from airflow_provider_anyfast.core.records.source import SourceItem, input_files, iter_files, iter_source
 from airflow_provider_anyfast.core.records.spend import markdown_summary
@@ -36,7 +38,7 @@ from airflow_provider_anyfast.operators.arguments import operator_label, own_arg
 from airflow_provider_anyfast.operators.chat import Schema
 from airflow_provider_anyfast.operators.messages import check_records_string
 from airflow_provider_anyfast.operators.observability import RecordsObservability, stats_reporter, upstream_task_ids
-from airflow_provider_anyfast.operators.templated import TEMPLATED_SETTINGS, coerce_setting, is_template
+from airflow_provider_anyfast.operators.templated import RUN_SETTINGS, TEMPLATED_SETTINGS, run_settings
 from airflow_provider_anyfast.storage import attachment_loader, storage_path
 
 DEFAULT_MAX_XCOM_BYTES = 5 * 1024 * 1024
@@ -94,7 +96,6 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
     template_fields: Sequence[str] = (
         "records", "output_path", "system_prompt", "model", "cache_path", "anyfast_conn_id", "storage_conn_id",
         *TEMPLATED_SETTINGS,
-        "budget_scope",
     )  # fmt: skip
     ui_color = "#a9d6ff"
 
@@ -178,44 +179,23 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         self.max_attachment_bytes = max_attachment_bytes
         self.max_request_attachment_bytes = max_request_attachment_bytes
         self.presign_attachments = presign_attachments
-        if isinstance(keep_fields, str):
-            raise ValueError(f"{self.task_id}: keep_fields must be a list of field names, e.g. [{keep_fields!r}]")
-        self.keep_fields = tuple(keep_fields or ())
+        self.keep_fields = keep_fields
         self._cancel = threading.Event()
-        self._check_arguments()
-
-    def _check_arguments(self, *, rendered: bool = False) -> None:
-        """Everything that can be checked without the records: at DAG parse time, for free.
-
-        Templated settings are checked once rendered (``rendered=True``, in ``execute``).
-        """
-        where = f"{self.task_id}:"
-        if rendered:
-            for name in TEMPLATED_SETTINGS:
-                setattr(self, name, coerce_setting(self.task_id, name, getattr(self, name)))
-        if not isinstance(self.max_concurrency, int) or not 1 <= self.max_concurrency <= 1024:
-            raise ValueError(f"{where} max_concurrency must be an integer from 1 to 1024")
-        if not is_template(self.max_error_rate) and not 0.0 <= float(self.max_error_rate) <= 1.0:
-            raise ValueError(f"{where} max_error_rate must be between 0.0 and 1.0 (a share of the records)")
+        self.run_settings = self._settings()  # literal settings fail here, when the DAG is parsed
+        self.keep_fields = self.run_settings.keep_fields
         parse_price_table(self.prices)
-        for name in (
-            "requests_per_minute", "tokens_per_minute", "max_total_tokens", "max_input_tokens", "max_cost",
-            "cache_max_age",
-        ):  # fmt: skip
-            value = getattr(self, name)
-            if is_template(value):
-                continue
-            if value is not None and (not isinstance(value, int | float) or value <= 0):
-                raise ValueError(f"{where} {name} must be a positive number or None, got {value!r}")
-        if not all(isinstance(name, str) and name for name in self.keep_fields):
-            raise ValueError(f"{where} keep_fields must be a list of field names, e.g. ['sku', 'name']")
-        if self.max_output_retries < 0:
-            raise ValueError(f"{where} max_output_retries must be >= 0")
         validate_params(self.completion_params)
         self.schema = OutputSchema.coerce(self.output_schema)
         PromptTemplate(self.prompt)  # a syntax error fails here, not per record
         if self.attachments is not None:
             RecordAttachments(self.attachments, self._loader())  # a bad spec or cap fails at parse time
+
+    def _settings(self, *, rendered: bool = False) -> RunSettings:
+        """The run's settings from the flat arguments (the templated ones once ``rendered``, in ``execute``)."""
+        settings, values = run_settings(self.task_id, {name: getattr(self, name) for name in RUN_SETTINGS}, rendered)
+        for name, value in values.items():
+            setattr(self, name, value)  # a rendered "{{ params.budget }}" is the number from here on
+        return settings
 
     def _loader(self) -> Any:
         return attachment_loader(
@@ -237,16 +217,16 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         return AnyFastHook(anyfast_conn_id=self.anyfast_conn_id, pool_size=self.max_concurrency)
 
     def _job(self, context: Context) -> RecordsJob:
-        params = validate_params(self.completion_params)
-        params.setdefault("response_format", response_format(self.schema, self.use_json_schema))
-        template = PromptTemplate(self.prompt, system_prompt=self.system_prompt, schema=self.schema, context=context)
+        request = self.hook.request(
+            self.model, self.completion_params, schema=self.schema, json_mode=True, use_json_schema=self.use_json_schema
+        )
+        template = PromptTemplate(self.prompt, context=context)
         run_context = {key: context[key] for key in RUN_CONTEXT_KEYS if key in context}  # type: ignore[literal-required]
         files = None if self.attachments is None else RecordAttachments(self.attachments, self._loader(), run_context)
         return RecordsJob(
-            template=template, model=self.hook.resolve_model(self.model), params=params,
-            id_field=self.id_field, max_input_tokens=self.max_input_tokens,
-            schema_json=self.schema.json_schema if self.schema else None, attachments=files,
-            keep_fields=self.keep_fields,
+            template=template, request=request, id_field=self.id_field, system_prompt=self.system_prompt,
+            max_input_tokens=self.run_settings.max_input_tokens, attachments=files,
+            keep_fields=self.run_settings.keep_fields,
         )  # fmt: skip
 
     def _sink(self, context: Context) -> tuple[RowSink, str]:
@@ -293,12 +273,12 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
             root = storage_path(default, conn_id, field="[anyfast] cache_path")
         else:
             return None
-        return ResultCache(root, max_age=self.cache_max_age, refresh=self.refresh)
+        return ResultCache(root, max_age=self.run_settings.cache_max_age, refresh=self.run_settings.refresh)
 
-    def _account(self, context: Context) -> Any:
+    def _account(self, context: Context) -> AccountLimits:
         """The connection's limits; shared budgets count for this task in this DAG run, or the named scope."""
-        if self.budget_scope:
-            return self.hook.account_limits(f"named:{self.budget_scope}", named_budget=True)
+        if scope := self.run_settings.budget_scope:
+            return self.hook.account_limits(f"named:{scope}", named_budget=True)
         ti = context.get("ti")
         job = f"{getattr(ti, 'dag_id', None) or self.dag_id}/{self.task_id}/{context.get('run_id', 'manual')}"
         return self.hook.account_limits(f"job:{job}")
@@ -306,19 +286,14 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
     def execute(self, context: Context) -> Any:
         self._cancel = threading.Event()  # a retry run by the same process (dag.test) starts un-cancelled
         self._run_totals = None
-        self._check_arguments(rendered=True)
+        self.run_settings = self._settings(rendered=True)
         source, input_uri = self._source()
         sink, location = self._sink(context)
         job = self._job(context)
         spec = RunSpec(
-            job=job, schema=self.schema, max_error_rate=self.max_error_rate, location=location,
-            cache=self._cache(), dedup=self.dedup, input_uri=input_uri, report=(reporter := stats_reporter(self)),
-            engine=EngineSettings(
-                max_concurrency=self.max_concurrency, requests_per_minute=self.requests_per_minute,
-                tokens_per_minute=self.tokens_per_minute, max_total_tokens=self.max_total_tokens,
-                max_output_retries=self.max_output_retries, progress_interval=self.progress_interval,
-                max_cost=self.max_cost, price=self._price(job.model), account=self._account(context),
-            ),
+            job=job, schema=self.schema, location=location, cache=self._cache(), input_uri=input_uri,
+            report=(reporter := stats_reporter(self)),
+            settings=replace(self.run_settings, price=self._price(job.model), account=self._account(context)),
         )  # fmt: skip
         try:
             summary = run_records(self.hook.get_conn(), spec, source, sink, cancel=self._cancel)
@@ -344,9 +319,7 @@ class AnyFastRecordsOperator(RecordsObservability, BaseOperator):
         log.info("AnyFast run summary:\n%s", spend)
         if self.outlet_asset is not None:
             publish_event(context, self.outlet_asset, {**summary, "summary": spend}, location)
-        if not sink.durable:
-            return summary["rows"]
-        return {**summary, "path": location}
+        return {**summary, "path": location} if sink.durable else summary["rows"]
 
     def on_kill(self) -> None:
         """Stop at once: nothing more is sent, answers received are written, requests in flight are given up."""

@@ -9,18 +9,18 @@ import pytest
 from pydantic import BaseModel
 
 from airflow_provider_anyfast.core.client import AnyFastClient
-from airflow_provider_anyfast.core.completion import check_answer, prepare_json_request, run_json_request
+from airflow_provider_anyfast.core.completion import check_answer, run_json_request
 from airflow_provider_anyfast.core.gemini_schema import gemini_schema
 from airflow_provider_anyfast.core.jsonmode import (
     JsonCutOffError,
     OutputSchema,
     extract_json,
     finish_kind,
-    json_messages,
     reask_messages,
     response_format,
     schema_instructions,
 )
+from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.core.responses import ChatCompletion
 from airflow_provider_anyfast.exceptions import (
     AnyFastConfigError,
@@ -110,9 +110,11 @@ def test_instructions_carry_the_schema_compactly() -> None:
 
 def test_json_messages_put_the_instructions_first() -> None:
     user = {"role": "user", "content": "hi"}
-    added = json_messages([user], None)
+    added = ChatRequest("m", json_mode=True).messages([user])
     assert added[0]["role"] == "system" and added[1] == user and len(added) == 2
-    merged = json_messages([{"role": "system", "content": "Be kind."}, user], OutputSchema(Item))
+    merged = ChatRequest("m", {}, OutputSchema(Item), json_mode=True).messages(
+        [{"role": "system", "content": "Be kind."}, user]
+    )
     assert len(merged) == 2 and merged[0]["content"].endswith("\n\nBe kind.")
     assert merged[0]["content"].startswith(schema_instructions(OutputSchema(Item)))
 
@@ -176,14 +178,20 @@ def test_check_answer() -> None:
         check_answer(_completion("nope"), None)
 
 
-def test_prepare_json_request_keeps_a_caller_format() -> None:
+def json_request(
+    messages: list[dict[str, Any]], params: dict[str, Any], schema: OutputSchema | None = None
+) -> dict[str, Any]:
+    """A JSON-mode body from the one request builder, as the hook and the records operator build it."""
+    return ChatRequest.create(model="gemini-2.5-flash", params=params, schema=schema, json_mode=True).body(messages)
+
+
+def test_json_request_keeps_a_caller_format() -> None:
     messages = [{"role": "user", "content": "hi"}]
-    body = prepare_json_request(model="m", messages=messages, params={"top_p": 0.5}, schema=None)
+    body = json_request(messages, {"top_p": 0.5})
     assert body["response_format"] == {"type": "json_object"} and body["top_p"] == 0.5
     assert body["messages"][0]["role"] == "system" and messages == [{"role": "user", "content": "hi"}]
     custom = {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}
-    assert prepare_json_request(model="m", messages=messages, params={"response_format": custom},
-                                schema=None)["response_format"] == custom  # fmt: skip
+    assert json_request(messages, {"response_format": custom})["response_format"] == custom
 
 
 def test_run_json_request_counts_every_attempt_and_ask(
@@ -192,8 +200,7 @@ def test_run_json_request_counts_every_attempt_and_ask(
     anyfast_server.push_fault(Fault("rate_limit", retry_after=0.01))
     anyfast_server.push_fault(Fault("invalid_json"))
     schema = OutputSchema(ITEM_DICT)
-    body = prepare_json_request(model="gemini-2.5-flash", messages=[{"role": "user", "content": "name a tool"}],
-                                params={}, schema=schema)  # fmt: skip
+    body = json_request([{"role": "user", "content": "name a tool"}], {}, schema)
     result = run_json_request(client, body, schema)
     assert result.attempts == 3 and anyfast_server.request_count() == 3
     assert isinstance(result.value["name"], str) and result.json_value == result.value
@@ -203,8 +210,7 @@ def test_run_json_request_counts_every_attempt_and_ask(
 def test_run_json_request_error_carries_cost(anyfast_server: AnyFastTestServer, client: AnyFastClient) -> None:
     anyfast_server.push_fault(Fault("invalid_json"))
     anyfast_server.push_fault(Fault("rate_limit", code="insufficient_quota"))
-    body = prepare_json_request(model="gemini-2.5-flash", messages=[{"role": "user", "content": "x"}], params={},
-                                schema=None)  # fmt: skip
+    body = json_request([{"role": "user", "content": "x"}], {})
     with pytest.raises(AnyFastQuotaExhaustedError) as info:
         run_json_request(client, body, None)
     assert info.value.attempts == 2 and info.value.usage and info.value.usage["total_tokens"] > 0

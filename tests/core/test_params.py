@@ -14,11 +14,11 @@ from airflow_provider_anyfast.core.params import (
     KNOWN_MODELS,
     PARAM_NAMES,
     UnknownModelWarning,
-    build_request,
     check_model,
     validate_messages,
     validate_params,
 )
+from airflow_provider_anyfast.core.request import build_request
 from airflow_provider_anyfast.exceptions import AnyFastParameterError
 
 USER = [{"role": "user", "content": "hi"}]

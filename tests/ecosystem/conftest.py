@@ -7,22 +7,10 @@ DAG file the imports its bodies use, each from wherever the running Airflow keep
 from __future__ import annotations
 
 import pytest
-
-DAG_HEADER = """\
-import pendulum
-
-try:
-    from airflow.sdk import DAG, Asset, dag, task
-except ImportError:  # Airflow 2.11
-    from airflow.datasets import Dataset as Asset
-    from airflow.decorators import dag, task
-    from airflow.models.dag import DAG
-
-START = pendulum.datetime(2026, 1, 1, tz="UTC")
-"""
+from dagrun import PORTABLE_DAG_HEADER  # tests/dagrun.py: tests/ is on sys.path
 
 
 @pytest.fixture
 def dag_header() -> str:
     """Every ecosystem DAG body uses ``DAG``, ``Asset``, ``dag``, ``task`` and ``START``."""
-    return DAG_HEADER
+    return PORTABLE_DAG_HEADER

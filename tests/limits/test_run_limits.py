@@ -11,12 +11,13 @@ import pytest
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.limits.account import AccountLimits
 from airflow_provider_anyfast.core.limits.budget import LimitsUnavailableError
-from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import RunSpec, run_records
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.sink import MemoryRowSink
 from airflow_provider_anyfast.core.records.source import iter_source
+from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.core.retry import RetryPolicy
 from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
 
@@ -26,11 +27,13 @@ CHAT = "/v1/chat/completions"
 
 def spec(concurrency: int = 4, **engine: Any) -> RunSpec:
     job = RecordsJob(
-        template=PromptTemplate("Text: {{ record.text }}"), model="gemini-2.5-flash",
-        params={"response_format": {"type": "json_object"}, "max_tokens": 50}, id_field="id",
+        template=PromptTemplate("Text: {{ record.text }}"), id_field="id",
+        request=ChatRequest(
+            "gemini-2.5-flash", {"response_format": {"type": "json_object"}, "max_tokens": 50}, json_mode=True
+        ),
     )  # fmt: skip
-    settings = EngineSettings(max_concurrency=concurrency, **engine)
-    return RunSpec(job=job, schema=None, engine=settings, max_error_rate=1.0, dedup=False)
+    settings = RunSettings(max_concurrency=concurrency, max_error_rate=1.0, dedup=False, **engine)
+    return RunSpec(job=job, schema=None, settings=settings)
 
 
 def run(server: AnyFastTestServer, n: int, concurrency: int = 4, **engine: Any) -> list[dict[str, Any]]:

@@ -206,6 +206,7 @@ def test_rows_too_large_for_xcom_say_to_use_output_path(anyfast_conn: AnyFastTes
         ({"completion_params": {"temprature": 0.5}}, "unknown parameter 'temprature'"),
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"max_error_rate": 2}, "max_error_rate"),
+        ({"budget_scope": 7}, "budget_scope must be a name or None"),
     ],
 )
 def test_bad_arguments_fail_at_parse_time(load_dag: Any, options: dict[str, Any], named: str) -> None:

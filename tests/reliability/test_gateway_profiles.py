@@ -17,12 +17,14 @@ import pytest
 from pydantic import BaseModel
 
 from airflow_provider_anyfast.core.client import AnyFastClient
-from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine, WorkItem
+from airflow_provider_anyfast.core.records.engine import RecordEngine, WorkItem
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import RunSpec, run_records
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.sink import MemoryRowSink
 from airflow_provider_anyfast.core.records.source import iter_source
+from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.core.retry import RetryPolicy, suggested_wait
 from airflow_provider_anyfast.exceptions import (
     AnyFastBadRequestError,
@@ -78,8 +80,8 @@ def records(n: int, prefix: str = "rec") -> list[dict[str, Any]]:
 
 def spec(model: str = MODEL, concurrency: int = 4, max_tokens: int | None = None) -> RunSpec:
     params = {**JSON, **({"max_tokens": max_tokens} if max_tokens else {})}
-    job = RecordsJob(PromptTemplate("Label {{ record.text }}"), model, params, "id")
-    return RunSpec(job=job, schema=None, engine=EngineSettings(max_concurrency=concurrency), max_error_rate=1.0)
+    job = RecordsJob(PromptTemplate("Label {{ record.text }}"), ChatRequest(model, params, json_mode=True), "id")
+    return RunSpec(job=job, schema=None, settings=RunSettings(max_concurrency=concurrency, max_error_rate=1.0))
 
 
 def run(server: AnyFastTestServer, items: list[dict[str, Any]], **kwargs: Any) -> dict[str, dict[str, Any]]:
@@ -100,7 +102,7 @@ def test_a_model_typo_over_1000_records_sends_no_paid_request(gateway: AnyFastTe
 def test_an_unserved_model_mid_run_stops_after_a_handful(gateway: AnyFastTestServer) -> None:
     """Without the pre-flight check (the engine alone), the first 'model unavailable' stops sending."""
     sink = MemoryRowSink()
-    engine = RecordEngine(client_of(gateway), None, sink, EngineSettings(max_concurrency=4))
+    engine = RecordEngine(client_of(gateway), None, sink, RunSettings(max_concurrency=4))
     items = [WorkItem(i, {**body(f"n{i}"), "model": "gemini-9-typo"}, 10) for i in range(1000)]
     counts = engine.run(items)
     assert isinstance(engine.stop_cause, AnyFastModelUnavailableError)

@@ -17,14 +17,18 @@ from typing import Any
 import pytest
 
 from airflow_provider_anyfast.core.client import AnyFastClient
-from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine
+from airflow_provider_anyfast.core.records.engine import RecordEngine
 from airflow_provider_anyfast.core.records.limits import AdaptiveConcurrency
 from airflow_provider_anyfast.core.records.plan import RecordsJob, work
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.sink import MemoryRowSink
 from airflow_provider_anyfast.core.records.source import iter_source
+from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.core.retry import RetryPolicy
 from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
+
+JSON_REQUEST = ChatRequest("gemini-2.5-flash", {"response_format": {"type": "json_object"}}, json_mode=True)
 
 PROMPT = "Classify record {{ record.id }}: {{ record.text }}"
 
@@ -78,9 +82,9 @@ class WatchedConcurrency(AdaptiveConcurrency):
 def run_engine(
     client: AnyFastClient, records: list[dict[str, Any]], **settings: Any
 ) -> tuple[RecordEngine, list, list[int]]:
-    job = RecordsJob(PromptTemplate(PROMPT), "gemini-2.5-flash", {"response_format": {"type": "json_object"}}, "id")
+    job = RecordsJob(PromptTemplate(PROMPT), JSON_REQUEST, "id")
     sink = MemoryRowSink()
-    engine = RecordEngine(client, None, sink, EngineSettings(**settings), total=len(records))
+    engine = RecordEngine(client, None, sink, RunSettings(**settings), total=len(records))
     engine.concurrency = watched = WatchedConcurrency(engine.concurrency.maximum)
     engine.run(work(job, iter_source(records)))
     return engine, sink.rows, watched.seen

@@ -18,12 +18,13 @@ import boto3
 import pytest
 
 from airflow_provider_anyfast.core.client import AnyFastClient
-from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import RunSpec, run_records
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.source import SourceItem, iter_source
 from airflow_provider_anyfast.core.records.store import RowStore
+from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
 
 BUCKET = "outage"
@@ -189,9 +190,9 @@ def test_input_that_fails_mid_run_keeps_every_answer_paid_for(
     queued but not yet sent are not sent (their rows say so, and they are redone).
     """
     records = kit.make_records(50)
-    job = RecordsJob(PromptTemplate("Classify record {{ record.id }}: {{ record.text }}"), "gemini-2.5-flash",
-                     {"response_format": {"type": "json_object"}}, "id")  # fmt: skip
-    spec = RunSpec(job=job, schema=None, engine=EngineSettings(max_concurrency=8), location=str(tmp_path))
+    request = ChatRequest("gemini-2.5-flash", {"response_format": {"type": "json_object"}}, json_mode=True)
+    job = RecordsJob(PromptTemplate("Classify record {{ record.id }}: {{ record.text }}"), request, "id")
+    spec = RunSpec(job=job, schema=None, settings=RunSettings(max_concurrency=8), location=str(tmp_path))
     anyfast_server.latency = 0.02  # several requests are in flight when the input fails
     passes = 0
 

@@ -24,7 +24,7 @@ from airflow_provider_anyfast.core.completion import run_json_request
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.limits.account import AccountLimits, acquire
 from airflow_provider_anyfast.core.limits.budget import LimitsUnavailableError
-from airflow_provider_anyfast.core.records.cost import Price, billed
+from airflow_provider_anyfast.core.records.cost import billed
 from airflow_provider_anyfast.core.records.limits import AdaptiveConcurrency, RateBucket, TokenBudget
 from airflow_provider_anyfast.core.records.meter import RunMeter
 from airflow_provider_anyfast.core.records.progress import Progress
@@ -39,6 +39,7 @@ from airflow_provider_anyfast.core.records.rows import (
     success_row,
 )
 from airflow_provider_anyfast.core.records.runlog import RetryTally
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.sink import RowSink
 from airflow_provider_anyfast.core.records.stopping import Aborted, BudgetSpent, StopRule, budget_spent
 from airflow_provider_anyfast.core.records.workers import WorkerPool
@@ -65,21 +66,6 @@ class WorkItem:
     kept: dict[str, Any] | None = None  # the record's keep_fields, copied into its row
 
 
-@dataclass(frozen=True, slots=True)
-class EngineSettings:
-    max_concurrency: int = 8
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    max_total_tokens: int | None = None
-    max_output_retries: int = 1
-    progress_interval: float = 30.0
-    flush_interval: float = 2.0
-    stop_grace: float = 0.5
-    max_cost: float | None = None
-    price: Price | None = None
-    account: AccountLimits | None = None  # the connection's limits, shared through Redis or per process
-
-
 class RecordEngine:
     """Runs work items through the client within concurrency, rate and budget limits."""
 
@@ -88,7 +74,7 @@ class RecordEngine:
         client: AnyFastClient,
         schema: OutputSchema | None,
         sink: RowSink,
-        settings: EngineSettings,
+        settings: RunSettings,
         *,
         total: int | None = None,
         cancel: threading.Event | None = None,

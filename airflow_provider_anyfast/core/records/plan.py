@@ -13,18 +13,20 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_anyfast.core.records.engine import WorkItem
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate, TemplateRenderError
 from airflow_provider_anyfast.core.records.reuse import request_key
 from airflow_provider_anyfast.core.records.rows import ResultRow, invalid_record_row
+from airflow_provider_anyfast.core.records.settings import DEFAULT_CONTEXT_TOKENS
 from airflow_provider_anyfast.core.records.source import SourceItem, record_id
+from airflow_provider_anyfast.core.request import ChatRequest
 
 if TYPE_CHECKING:
     from airflow_provider_anyfast.core.records.attach import RecordAttachments
 
-DEFAULT_CONTEXT_TOKENS = 1_048_576  # every Gemini model AnyFast lists takes a 1M-token context
 DEFAULT_COMPLETION_ESTIMATE = 512
 _EXAMPLES = 5
 
@@ -56,16 +58,32 @@ def _unencodable(messages: list[dict[str, Any]]) -> str | None:
 
 @dataclass(frozen=True)
 class RecordsJob:
-    """What to ask for each record: template, model and checked parameters."""
+    """What to ask for each record: the request builder, the system prompt, and the record's text."""
 
     template: PromptTemplate
-    model: str
-    params: Mapping[str, Any]
+    request: ChatRequest
     id_field: str | None = None
+    system_prompt: str | None = None
     max_input_tokens: int = DEFAULT_CONTEXT_TOKENS
-    schema_json: Mapping[str, Any] | None = None
     attachments: RecordAttachments | None = None
     keep_fields: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> str:
+        return self.request.model
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.request.params
+
+    @cached_property
+    def head(self) -> list[dict[str, Any]]:
+        """The fixed messages every record shares (JSON instructions, system prompt), built once."""
+        return self.request.messages([{"role": "system", "content": self.system_prompt}] if self.system_prompt else [])
+
+    def messages(self, record: Any) -> list[dict[str, Any]]:
+        """The fixed messages first (the provider's prefix cache), the record's own text last."""
+        return [*self.head, {"role": "user", "content": self.template.render(record)}]
 
     def kept(self, item: SourceItem) -> dict[str, Any] | None:
         """The record's ``keep_fields`` (None for a field it lacks), or None when none are kept."""
@@ -76,8 +94,9 @@ class RecordsJob:
 
     def settings_fingerprint(self) -> dict[str, str]:
         """Digests of what shapes the answers, compared key by key on resume."""
+        schema_json = self.request.schema.json_schema if self.request.schema is not None else None
         details = {
-            "prompt": _digest([*self.template.fingerprint_parts(), self.schema_json])[:16],
+            "prompt": _digest([self.template.source, self.head, self.template.used_context(), schema_json])[:16],
             "model": self.model,
             "params": _digest(dict(self.params))[:16],
             "id_field": str(self.id_field),
@@ -101,7 +120,7 @@ class RecordsJob:
             kind = "null" if item.value is None else type(item.value).__name__
             return row_id, None, f"record {row_id!r} is {kind}, not a JSON object (mapping)"
         try:
-            messages = self.template.messages(item.value)
+            messages = self.messages(item.value)
         except TemplateRenderError as exc:
             return row_id, None, f"record {row_id!r}: {exc}"
         unencodable = _unencodable(messages)
@@ -120,7 +139,8 @@ class RecordsJob:
         return row_id, messages, None
 
     def body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"model": self.model, "messages": messages, **self.params}
+        """The record's request body, from the one request builder."""
+        return self.request.assemble(messages)
 
 
 @dataclass

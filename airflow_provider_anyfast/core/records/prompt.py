@@ -1,8 +1,8 @@
 """Per-record prompts: a Jinja template rendered with ``record`` and the task's template context.
 
-The fixed parts (JSON instructions with the schema, then the system prompt) come first
-and the record last, so consecutive requests share the longest prefix the provider can
-cache. A template that names a field a record lacks fails for that record with the
+The template renders only the record's own text (the user message); the fixed parts
+(JSON instructions, system prompt) are the request builder's (``core/request.py``).
+A template that names a field a record lacks fails for that record with the
 field's name, never with an empty string in the prompt; one that fails at run time for
 one record (``round`` on a string, a division by zero) fails that record only.
 """
@@ -18,8 +18,6 @@ from typing import Any
 import jinja2
 import jinja2.meta
 import jinja2.sandbox
-
-from airflow_provider_anyfast.core.jsonmode import OutputSchema, json_messages
 
 _MISSING = re.compile(r"has no attribute '([^']+)'|'([^']+)' is undefined|no element '?([^')]+)'?")
 CHARS_PER_TOKEN = 4
@@ -39,15 +37,12 @@ class TemplateFieldError(TemplateRenderError):
 
 
 class PromptTemplate:
-    """Renders the messages for one record; compiled once per run."""
+    """Renders one record's text; compiled once per run."""
 
     def __init__(
         self,
         prompt: str,
         *,
-        system_prompt: str | None = None,
-        schema: OutputSchema | None = None,
-        json_mode: bool = True,
         context: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(prompt, str) or not prompt.strip():
@@ -63,17 +58,11 @@ class PromptTemplate:
             raise ValueError(f"'prompt' is not a valid Jinja template: {exc.message} (line {exc.lineno})") from None
         self.source = prompt
         self.context = dict(context or {})
-        head: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}] if system_prompt else []
-        self._head = json_messages(head, schema) if json_mode else head
 
-    def fingerprint_parts(self) -> list[Any]:
-        """What shapes every request besides the record, for the resume fingerprint.
-
-        The template, the fixed messages (system prompt, schema), and only the run values the
-        template uses: a new run_id or ts must not stop a rerun from resuming.
-        """
-        used = {key: self.context[key] for key in sorted(self._names) if key != "record" and key in self.context}
-        return [self.source, self._head, used]
+    def used_context(self) -> dict[str, Any]:
+        """Only the run values the template uses, for the resume fingerprint: a new run_id or ts
+        must not stop a rerun from resuming."""
+        return {key: self.context[key] for key in sorted(self._names) if key != "record" and key in self.context}
 
     def render(self, record: Any) -> str:
         """The user message for ``record``; TemplateRenderError says why it cannot be made.
@@ -105,10 +94,6 @@ class PromptTemplate:
                 "task's template context (params, run_id, dag_run, macros, var, ...)"
             )
         return f"the prompt template refers to field {name!r}, which the record does not have"
-
-    def messages(self, record: Any) -> list[dict[str, Any]]:
-        """System parts first (shared by every record), the record's own text last."""
-        return [*self._head, {"role": "user", "content": self.render(record)}]
 
     @staticmethod
     def estimate_tokens(messages: list[dict[str, Any]]) -> int:

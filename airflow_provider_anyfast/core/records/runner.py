@@ -11,7 +11,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pendulum
@@ -19,7 +19,7 @@ import pendulum
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.records.cache import ResultCache
-from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine
+from airflow_provider_anyfast.core.records.engine import RecordEngine
 from airflow_provider_anyfast.core.records.lease import LeaseLostError
 from airflow_provider_anyfast.core.records.meter import Report, RunMeter
 from airflow_provider_anyfast.core.records.plan import RecordCheck, RecordsJob, check_records, work
@@ -27,6 +27,7 @@ from airflow_provider_anyfast.core.records.preflight import check_model_served
 from airflow_provider_anyfast.core.records.reuse import Reuse
 from airflow_provider_anyfast.core.records.rows import RowStatus
 from airflow_provider_anyfast.core.records.runlog import start_line
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.sink import RowSink
 from airflow_provider_anyfast.core.records.source import EmptyInputError, SourceItem
 from airflow_provider_anyfast.core.records.store import RowStorageError
@@ -57,11 +58,9 @@ class RunSpec:
 
     job: RecordsJob
     schema: OutputSchema | None
-    engine: EngineSettings
-    max_error_rate: float = 0.0
+    settings: RunSettings = field(default_factory=RunSettings)
     location: str = "XCom"
     cache: ResultCache | None = None
-    dedup: bool = True
     report: Report | None = None  # gets the run's metrics once per progress interval and at the end
     input_uri: str | None = None  # storage input: it must hold at least one record
 
@@ -79,6 +78,9 @@ def run_records(
     Setting ``cancel`` (``on_kill``) stops the run promptly: nothing more is sent, every answer
     received is written, and ``RunStoppedError`` says where the rows are.
     """
+    if not isinstance(spec.settings, RunSettings):
+        raise TypeError(f"spec.settings must be a RunSettings, not {type(spec.settings).__name__}")
+    spec.settings.check(for_run=True)  # a run started from a test or a script gets the operator's checks
     started = pendulum.now("UTC")
     cancel = cancel if cancel is not None else threading.Event()
     keys: set[str] | None = set() if spec.cache is not None else None
@@ -88,10 +90,11 @@ def run_records(
             f"records {spec.input_uri} holds no record (its JSON Lines files are empty): nothing to do. Check the "
             "path, or the upstream task that writes it."
         )
-    if checked.total and checked.refused / checked.total > spec.max_error_rate:
+    if checked.total and checked.refused / checked.total > spec.settings.max_error_rate:
         raise RecordsRefusedError(
             f"{checked.refused} of {checked.total} records cannot be sent, more than max_error_rate="
-            f"{spec.max_error_rate} allows, so nothing was sent. First problems: " + "; ".join(checked.examples)
+            f"{spec.settings.max_error_rate} allows, so nothing was sent. First problems: "
+            + "; ".join(checked.examples)
         )
     if spec.cache is not None:
         spec.cache.check_writable()  # before the first paid request
@@ -128,16 +131,16 @@ def _run(
     lost: list[str],
     started: pendulum.DateTime,
 ) -> dict[str, Any]:
-    reuse = Reuse(spec.cache, spec.dedup, accept=_accepts(spec.schema))
+    reuse = Reuse(spec.cache, spec.settings.dedup, accept=_accepts(spec.schema))
     if spec.cache is not None and keys:
         found = spec.cache.load(keys)
         log.info("Cache %s answers %d of %d distinct requests", spec.cache.root, found, len(keys))
     log.info("%s", _start_line(spec, checked.total, checked.refused))
     if checked.total - checked.refused > len(done):
         check_model_served(client, spec.job.model)  # free: a typo fails here, before any paid request
-    meter = RunMeter(spec.job.model, spec.engine.price, spec.report)
+    meter = RunMeter(spec.job.model, spec.settings.price, spec.report)
     engine = RecordEngine(
-        client, spec.schema, sink, spec.engine, total=checked.total - len(done), cancel=cancel, reuse=reuse,
+        client, spec.schema, sink, spec.settings, total=checked.total - len(done), cancel=cancel, reuse=reuse,
         meter=meter,
     )  # fmt: skip
     try:
@@ -188,7 +191,7 @@ def _run(
         }
     )
     reuse.close()  # after the rows are safe; a cache failure here only warns
-    price = spec.engine.price
+    price = spec.settings.price
     if price is not None:
         summary["estimated_cost"] = round(price.cost(summary.get("usage")), 6)
         log.info("Estimated cost of the rows in %s: %.4f", spec.location, summary["estimated_cost"])
@@ -229,16 +232,16 @@ def stopped_error(cause: AnyFastError, summary: dict[str, Any], location: str) -
 
 
 def _start_line(spec: RunSpec, total: int, refused: int) -> str:
-    settings = spec.engine
+    settings = spec.settings
     limits = {
         "max_concurrency": settings.max_concurrency, "requests_per_minute": settings.requests_per_minute,
         "tokens_per_minute": settings.tokens_per_minute, "max_total_tokens": settings.max_total_tokens,
-        "max_cost": settings.max_cost, "max_error_rate": spec.max_error_rate,
+        "max_cost": settings.max_cost, "max_error_rate": settings.max_error_rate,
     }  # fmt: skip
     cache = f"{spec.cache.root}" if spec.cache is not None else "off"
     return start_line(
         records=total, refused=refused, source=spec.input_uri or "the task's record list", model=spec.job.model,
-        output=spec.location, limits=limits, cache=f"{cache}, dedup {'on' if spec.dedup else 'off'}",
+        output=spec.location, limits=limits, cache=f"{cache}, dedup {'on' if settings.dedup else 'off'}",
     )  # fmt: skip
 
 
@@ -246,11 +249,11 @@ def _judge(summary: dict[str, Any], total: int, spec: RunSpec) -> None:
     """Fail the run, after every row is written, when too many records failed."""
     counts = summary.get("counts") or {}
     failed = sum(n for status, n in counts.items() if status != RowStatus.SUCCESS.value)
-    if total and failed / total > spec.max_error_rate:
+    if total and failed / total > spec.settings.max_error_rate:
         by_status = ", ".join(f"{s}={n}" for s, n in counts.items() if n and s != RowStatus.SUCCESS.value)
         raise ErrorRateExceededError(
             f"{failed} of {total} records ({100.0 * failed / total:.1f}%) ended without a valid answer "
-            f"({by_status}), more than max_error_rate={spec.max_error_rate}. Every record was processed; "
+            f"({by_status}), more than max_error_rate={spec.settings.max_error_rate}. Every record was processed; "
             f"the error rows are in {spec.location} (rows whose status is not 'success').",
             summary,
         )

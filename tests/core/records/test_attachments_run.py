@@ -15,15 +15,18 @@ from airflow_provider_anyfast.core.attachments import AttachmentLoader
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.records.attach import RecordAttachments
 from airflow_provider_anyfast.core.records.cache import ResultCache
-from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import RunSpec, run_records
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.sink import MemoryRowSink
 from airflow_provider_anyfast.core.records.source import iter_source
 from airflow_provider_anyfast.core.records.store import RowStore
+from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.core.retry import RetryPolicy
 from airflow_provider_anyfast.testing import AnyFastTestServer
+
+JSON_REQUEST = ChatRequest("gemini-2.5-flash", {"response_format": {"type": "json_object"}}, json_mode=True)
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCS = ROOT / "example_dags" / "data" / "documents"
@@ -46,11 +49,11 @@ def opener(options: dict[str, Any]) -> Any:
 
 def spec(loader: AttachmentLoader, field: str = "file", **kwargs: Any) -> RunSpec:
     job = RecordsJob(
-        template=PromptTemplate("Summarize the attached document."), model="gemini-2.5-flash",
-        params={"response_format": {"type": "json_object"}}, id_field="id",
+        template=PromptTemplate("Summarize the attached document."), request=JSON_REQUEST, id_field="id",
         attachments=RecordAttachments(field, loader),
     )  # fmt: skip
-    return RunSpec(job=job, schema=None, engine=EngineSettings(max_concurrency=2), **kwargs)
+    spec_args = {name: kwargs.pop(name) for name in ("cache", "location", "input_uri", "report") if name in kwargs}
+    return RunSpec(job=job, schema=None, settings=RunSettings(max_concurrency=2, **kwargs), **spec_args)
 
 
 def run(server: AnyFastTestServer, spec: RunSpec, records: list[dict[str, Any]], sink: Any = None) -> dict[str, Any]:
@@ -165,8 +168,7 @@ def test_a_template_can_name_several_files_and_a_missing_field_is_named(
     files = RecordAttachments(["{{ record.dir }}/{{ record.first }}", "{{ record.extra | tojson }}"], loader)
     job = RecordsJob(
         template=PromptTemplate("Compare."),
-        model="gemini-2.5-flash",
-        params={"response_format": {"type": "json_object"}},
+        request=JSON_REQUEST,
         id_field="id",
         attachments=files,
     )
@@ -174,7 +176,7 @@ def test_a_template_can_name_several_files_and_a_missing_field_is_named(
         {"id": "both", "dir": str(DOCS), "first": PDF.name, "extra": [str(PNG), str(JPEG)]},
         {"id": "no-extra", "dir": str(DOCS), "first": PDF.name},
     ]
-    rows = run(anyfast_server, RunSpec(job=job, schema=None, engine=EngineSettings(), max_error_rate=0.5), records)
+    rows = run(anyfast_server, RunSpec(job=job, schema=None, settings=RunSettings(max_error_rate=0.5)), records)
     assert "field 'extra'" in rows["no-extra"]["error"]["message"]
     [body] = [r.body for r in anyfast_server.requests if r.method == "POST"]
     kinds = [p["image_url"]["url"].split(";")[0] for p in body["messages"][-1]["content"][1:]]

@@ -16,13 +16,14 @@ from upath import UPath
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.records.cache import CacheNotWritableError, ResultCache
-from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import RunSpec, run_records
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.sink import MemoryRowSink
 from airflow_provider_anyfast.core.records.source import iter_source
 from airflow_provider_anyfast.core.records.store import RowStore
+from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.testing.server import AnyFastTestServer
 
 
@@ -44,10 +45,11 @@ class StricterLabel(Label):
 def spec(cache: ResultCache | None, model: type[BaseModel] = Label) -> RunSpec:
     schema = OutputSchema(model)
     job = RecordsJob(
-        template=PromptTemplate("Label this ticket: {{ record.text }}", schema=schema),
-        model="gemini-2.5-flash", params={"response_format": {"type": "json_object"}}, id_field="id",
+        template=PromptTemplate("Label this ticket: {{ record.text }}"),
+        request=ChatRequest("gemini-2.5-flash", {"response_format": {"type": "json_object"}}, schema, json_mode=True),
+        id_field="id",
     )  # fmt: skip
-    return RunSpec(job=job, schema=schema, engine=EngineSettings(max_concurrency=4), max_error_rate=1.0, cache=cache)
+    return RunSpec(job=job, schema=schema, settings=RunSettings(max_concurrency=4, max_error_rate=1.0), cache=cache)
 
 
 def records(n: int) -> list[dict[str, Any]]:

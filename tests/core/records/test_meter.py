@@ -10,16 +10,19 @@ import pytest
 
 from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.records.cost import Price
-from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.meter import MeterDelta
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import RunSpec, run_records
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.sink import MemoryRowSink
 from airflow_provider_anyfast.core.records.source import iter_source
 from airflow_provider_anyfast.core.records.spend import markdown_summary
+from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.core.retry import RetryPolicy
 from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
+
+JSON_REQUEST = ChatRequest("gemini-2.5-flash", {"response_format": {"type": "json_object"}}, json_mode=True)
 
 FAST = RetryPolicy(max_retries=3, max_retry_wait=5.0, backoff_initial=0.01, backoff_max=0.05)
 PRICE = Price(input=0.3, output=2.5)
@@ -27,11 +30,10 @@ PRICE = Price(input=0.3, output=2.5)
 
 def spec(report: Any, progress_interval: float = 30.0) -> RunSpec:
     job = RecordsJob(
-        template=PromptTemplate("Text: {{ record.text }}"), model="gemini-2.5-flash",
-        params={"response_format": {"type": "json_object"}}, id_field="id",
+        template=PromptTemplate("Text: {{ record.text }}"), request=JSON_REQUEST, id_field="id",
     )  # fmt: skip
-    settings = EngineSettings(max_concurrency=2, progress_interval=progress_interval, price=PRICE)
-    return RunSpec(job=job, schema=None, engine=settings, dedup=False, report=report)
+    settings = RunSettings(max_concurrency=2, progress_interval=progress_interval, price=PRICE, dedup=False)
+    return RunSpec(job=job, schema=None, settings=settings, report=report)
 
 
 def records(n: int) -> list[dict[str, Any]]:

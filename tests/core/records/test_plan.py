@@ -13,14 +13,15 @@ from airflow_provider_anyfast.core.records.plan import DuplicateRecordIdError, R
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate, TemplateFieldError
 from airflow_provider_anyfast.core.records.rows import ResultRow
 from airflow_provider_anyfast.core.records.source import SourceItem, iter_source
+from airflow_provider_anyfast.core.request import ChatRequest
 
 SCHEMA = {"type": "object", "properties": {"label": {"type": "string"}}}
 
 
 def job(prompt: str = "Classify: {{ record.text }}", id_field: str | None = "id", **kwargs: Any) -> RecordsJob:
-    template_args = {k: kwargs.pop(k) for k in ("system_prompt", "context") if k in kwargs}
-    template = PromptTemplate(prompt, schema=OutputSchema(SCHEMA), **template_args)
-    return RecordsJob(template=template, model="gemini-2.5-flash", params={}, id_field=id_field, **kwargs)
+    template = PromptTemplate(prompt, context=kwargs.pop("context", None))
+    request = ChatRequest("gemini-2.5-flash", {}, OutputSchema(SCHEMA), json_mode=True)
+    return RecordsJob(template=template, request=request, id_field=id_field, **kwargs)
 
 
 def items(records: list[Any]) -> list[SourceItem]:
@@ -48,8 +49,7 @@ def test_tojson_is_plain_sorted_json() -> None:
 
 
 def test_fixed_messages_come_first_and_the_record_last() -> None:
-    template = PromptTemplate("Text: {{ record.t }}", system_prompt="You tag.", schema=OutputSchema(SCHEMA))
-    system, user = template.messages({"t": "hi"})
+    system, user = job("Text: {{ record.t }}", system_prompt="You tag.").messages({"t": "hi"})
     assert system["role"] == "system" and system["content"].endswith("You tag.") and '"label"' in system["content"]
     assert user == {"role": "user", "content": "Text: hi"}
 

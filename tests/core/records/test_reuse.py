@@ -18,13 +18,14 @@ from airflow_provider_anyfast.core.client import AnyFastClient
 from airflow_provider_anyfast.core.jsonmode import OutputSchema
 from airflow_provider_anyfast.core.records.cache import ResultCache, expire_segments
 from airflow_provider_anyfast.core.records.cost import Price, parse_price_table
-from airflow_provider_anyfast.core.records.engine import EngineSettings
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.runner import RunSpec, run_records
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.sink import MemoryRowSink
 from airflow_provider_anyfast.core.records.source import iter_source
 from airflow_provider_anyfast.core.records.store import RowStore
+from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.testing.server import AnyFastTestServer
 
 CHAT = "/v1/chat/completions"
@@ -52,12 +53,12 @@ def _spec(
 ) -> RunSpec:
     schema = OutputSchema(Label)
     job = RecordsJob(
-        template=PromptTemplate("Label this ticket: {{ record.text }}", system_prompt="You label tickets.",
-                                schema=schema),
-        model="gemini-2.5-flash", params={"response_format": {"type": "json_object"}}, id_field="id",
+        template=PromptTemplate("Label this ticket: {{ record.text }}"), system_prompt="You label tickets.",
+        request=ChatRequest("gemini-2.5-flash", {"response_format": {"type": "json_object"}}, schema, json_mode=True),
+        id_field="id",
     )  # fmt: skip
-    settings = EngineSettings(max_concurrency=8, price=price, max_cost=max_cost)
-    return RunSpec(job=job, schema=schema, engine=settings, max_error_rate=1.0, cache=cache, dedup=dedup)
+    settings = RunSettings(max_concurrency=8, price=price, max_cost=max_cost, max_error_rate=1.0, dedup=dedup)
+    return RunSpec(job=job, schema=schema, settings=settings, cache=cache)
 
 
 def _run(server: AnyFastTestServer, records: list[dict[str, Any]], spec: RunSpec, sink: Any = None) -> dict:

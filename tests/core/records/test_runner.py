@@ -12,17 +12,21 @@ import pytest
 from upath import UPath
 
 from airflow_provider_anyfast.core.client import AnyFastClient
-from airflow_provider_anyfast.core.records.engine import EngineSettings, RecordEngine, WorkItem
+from airflow_provider_anyfast.core.records.engine import RecordEngine, WorkItem
 from airflow_provider_anyfast.core.records.plan import RecordsJob
 from airflow_provider_anyfast.core.records.prompt import PromptTemplate
 from airflow_provider_anyfast.core.records.rows import ResultRow
 from airflow_provider_anyfast.core.records.runner import RunSpec, run_records
+from airflow_provider_anyfast.core.records.settings import RunSettings
 from airflow_provider_anyfast.core.records.sink import MemoryRowSink
 from airflow_provider_anyfast.core.records.source import iter_source
 from airflow_provider_anyfast.core.records.store import RowStore
+from airflow_provider_anyfast.core.request import ChatRequest
 from airflow_provider_anyfast.core.retry import RetryPolicy
 from airflow_provider_anyfast.exceptions import AnyFastAuthError
 from airflow_provider_anyfast.testing import AnyFastTestServer, Fault
+
+JSON_REQUEST = ChatRequest("gemini-2.5-flash", {"response_format": {"type": "json_object"}}, json_mode=True)
 
 FAST = RetryPolicy(max_retries=3, max_retry_wait=5.0, backoff_initial=0.01, backoff_max=0.05)
 
@@ -31,11 +35,13 @@ def spec(
     max_concurrency: int = 1, max_error_rate: float = 0.0, rpm: float | None = None, stop_grace: float = 0.5
 ) -> RunSpec:
     job = RecordsJob(
-        template=PromptTemplate("Text: {{ record.text }}"), model="gemini-2.5-flash",
-        params={"response_format": {"type": "json_object"}}, id_field="id",
+        template=PromptTemplate("Text: {{ record.text }}"), request=JSON_REQUEST, id_field="id",
     )  # fmt: skip
-    settings = EngineSettings(max_concurrency=max_concurrency, requests_per_minute=rpm, stop_grace=stop_grace)
-    return RunSpec(job=job, schema=None, engine=settings, max_error_rate=max_error_rate, dedup=False)
+    settings = RunSettings(
+        max_concurrency=max_concurrency, requests_per_minute=rpm, max_error_rate=max_error_rate, dedup=False,
+        stop_grace=stop_grace,
+    )  # fmt: skip
+    return RunSpec(job=job, schema=None, settings=settings)
 
 
 def records(n: int) -> list[dict[str, Any]]:
@@ -134,7 +140,7 @@ def test_rate_limits_lower_the_concurrency(anyfast_server: AnyFastTestServer) ->
     anyfast_server.push_fault(Fault("rate_limit", retry_after=0.01), times=4)
     client = AnyFastClient(anyfast_server.base_url, anyfast_server.token, retry=FAST, pool_size=8)
     sink = MemoryRowSink()
-    engine = RecordEngine(client, None, sink, EngineSettings(max_concurrency=8))
+    engine = RecordEngine(client, None, sink, RunSettings(max_concurrency=8))
     body = {"model": "gemini-2.5-flash", "response_format": {"type": "json_object"}}
     work = [WorkItem(i, {**body, "messages": [{"role": "user", "content": f"n{i}"}]}, 10) for i in range(12)]
     counts = engine.run(work)
