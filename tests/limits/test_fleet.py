@@ -86,7 +86,11 @@ def test_a_job_budget_over_four_instances_overshoots_by_at_most_what_was_in_flig
     paid = sum(1 for r in arrivals(anyfast_server) if r.status == 200)
     assert paid == sum(r["counts"]["success"] for r in results) < 160
     print(f"budget {budget}: spent {spent} over 4 instances, {per_request:.0f} tokens a request, {paid} answered")
-    assert budget <= spent <= budget + 4 * 2 * per_request * 1.5, (spent, per_request)
+    # Reservations are estimates: the fleet stops once spent + reserved reach the budget, so it may end a little
+    # over (what was in flight) or a little under (in-flight estimates that settled lower), never by more than
+    # the 4 x 2 requests in flight at once.
+    in_flight = 4 * 2 * per_request * 1.5
+    assert budget - in_flight <= spent <= budget + in_flight, (spent, per_request)
     written = rows(tmp_path)
     assert len(written) == 160 and len({r["id"] for r in written}) == 160  # every record has a row
     unsent = [r for r in written if r["status"] != "success"]
