@@ -24,7 +24,7 @@ from airflow_provider_anyfast.operators.anyfast import AnyFastChatOperator, AnyF
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-PAGES = ("connection", "hooks", "operators", "recipes", "output-rows", "scaling", "migration")
+PAGES = ("connection", "hooks", "operators", "recipes", "output-rows", "scaling", "migration", "architecture")
 HEADING = re.compile(r"^#+ .*?`([^`]+)`", re.MULTILINE)
 TABLE_NAME = re.compile(r"^\| `([^`]+)`", re.MULTILINE)
 
@@ -117,3 +117,13 @@ def test_every_page_exists_and_its_relative_links_resolve() -> None:
         assert path.exists(), f"missing {path}"
         for target in re.findall(r"\]\((?!https?://|#)([^)#\s]+)", path.read_text()):
             assert (path.parent / target).resolve().exists(), f"{path.name} links to missing {target}"
+
+
+def test_architecture_md_places_every_module() -> None:
+    """The newcomers' map names every module of the package, and none that is gone."""
+    text = (DOCS / "architecture.md").read_text()
+    package = ROOT / "airflow_provider_anyfast"
+    modules = {p.relative_to(package).as_posix() for p in package.rglob("*.py") if p.name != "__init__.py"}
+    named = {m for m in re.findall(r"`((?:\w+/)*\w+\.py)`", text) if not m.startswith(("tests/", "benchmarks/"))}
+    assert modules - named == set(), "docs/architecture.md does not place these modules"
+    assert named - modules - {"__init__.py"} == set(), "docs/architecture.md names modules that do not exist"
